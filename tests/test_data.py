@@ -1,0 +1,177 @@
+"""Data: where it comes from, what goes wrong, and how batches are served."""
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from lenet_utils import data
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No LENET_DATA_DIR, an empty project data folder, no network, a fresh load cache."""
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.delenv(data.STRICT_ENV, raising=False)
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    monkeypatch.setattr(data, "default_data_dir", lambda: tmp_path / "project-data")
+    data._load_cached.cache_clear()
+    yield tmp_path
+    data._load_cached.cache_clear()
+
+
+def copy_sample(name, dest: Path) -> Path:
+    """A torchvision-layout copy of the bundled sample of ``name`` under ``dest``."""
+    folder = data.dataset_info(name).folder
+    shutil.copytree(data.SAMPLE_DIR / folder, dest / folder)
+    return dest / folder / "raw"
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(ValueError, match="Did you mean 'mnist'.*fashion-mnist"):
+        data.dataset_info("mnsit")
+
+
+def test_names_are_forgiving():
+    assert data.dataset_info("FashionMNIST") is data.DATASETS["fashion-mnist"]
+    assert data.dataset_info("CIFAR-10") is data.DATASETS["cifar10"]
+
+
+def test_missing_explicit_root_says_where_and_how_to_fix(isolated):
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.find_data("mnist", root=isolated / "nowhere")
+    message = str(err.value)
+    assert str(isolated / "nowhere" / "MNIST") in message
+    assert "LENET_DATA_DIR" in message and "1." in message and "2." in message and "3." in message
+
+
+def test_falls_back_to_the_bundled_sample_loudly(isolated, capsys):
+    images, labels = data.load_tensors("fashion-mnist", train=True)
+    out = capsys.readouterr().out
+    assert "BUNDLED SAMPLE" in out and str(isolated / "project-data") in out
+    assert images.dtype == torch.uint8 and images.shape[1:] == (28, 28)
+    assert 1000 <= len(images) <= 10000 and len(labels) == len(images)
+    counts = torch.bincount(labels, minlength=10)
+    assert counts.min() == counts.max(), "the sample is class-balanced"
+
+
+def test_strict_mode_refuses_the_sample(isolated, monkeypatch):
+    monkeypatch.setenv(data.STRICT_ENV, "1")
+    with pytest.raises(data.DataNotFoundError, match="strict"):
+        data.find_data("mnist")
+    monkeypatch.delenv(data.STRICT_ENV)
+    with pytest.raises(data.DataNotFoundError, match="strict"):
+        data.find_data("mnist", strict=True)
+
+
+def test_no_sample_for_cifar10(isolated):
+    with pytest.raises(data.DataNotFoundError, match="no bundled sample"):
+        data.find_data("cifar10")
+
+
+def test_env_dir_with_gz_files_is_decompressed_elsewhere(isolated, monkeypatch, capsys):
+    copy_sample("mnist", isolated / "env")
+    monkeypatch.setenv(data.DATA_ENV, str(isolated / "env"))
+    images, labels = data.load_tensors("mnist", train=False)
+    assert "full data set from" in capsys.readouterr().out
+    assert len(images) == len(labels) > 0
+    assert sorted(p.name for p in (isolated / "env" / "MNIST" / "raw").iterdir())[0].endswith(".gz"), \
+        "the user's folder is left untouched"
+    assert (isolated / "project-data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_truncated_gz_names_the_file(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    bad = raw / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:5000])
+    with pytest.raises(data.CorruptDataError, match="train-images-idx3-ubyte.gz.*truncated or corrupt"):
+        data.load_tensors("mnist", root=isolated / "root")
+
+
+def test_truncated_idx_names_the_file(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    for gz in raw.glob("*.gz"):
+        with gzip.open(gz) as f:
+            gz.with_suffix("").write_bytes(f.read())
+        gz.unlink()
+    bad = raw / "t10k-images-idx3-ubyte"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    with pytest.raises(data.CorruptDataError, match="t10k-images-idx3-ubyte has .* bytes but its header"):
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+
+
+def test_not_an_idx_file(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"<html>404 Not Found</html>")
+    with pytest.raises(data.CorruptDataError, match="t10k-labels-idx1-ubyte is not an IDX file"):
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+
+
+def test_balanced_subset_is_balanced_and_repeatable():
+    labels = torch.arange(10).repeat_interleave(torch.arange(1, 11) * 30)  # 30..300 per class
+    idx = data.balanced_subset(labels, 200, seed=3)
+    assert len(idx) == len(set(idx.tolist())) == 200
+    assert torch.bincount(labels[idx], minlength=10).tolist() == [20] * 10
+    assert torch.equal(idx, data.balanced_subset(labels, 200, seed=3))
+    assert not torch.equal(idx, data.balanced_subset(labels, 200, seed=4))
+
+
+def test_tensor_loader_serves_every_example_once_per_epoch():
+    X = torch.arange(10.0).reshape(10, 1, 1, 1)
+    loader = data.TensorLoader(X, torch.arange(10), batch_size=4, device="cpu", seed=0)
+    assert len(loader) == 3 and loader.num_examples == 10
+    batches = list(loader)
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(10))
+    assert all(torch.equal(x.flatten(), y.float()) for x, y in batches), "images stay with labels"
+    second = torch.cat([y for _, y in loader])
+    assert not torch.equal(seen, second), "a new order each epoch"
+    again = data.TensorLoader(X, torch.arange(10), batch_size=4, device="cpu", seed=0)
+    assert torch.equal(torch.cat([y for _, y in again]), seen), "a seed repeats the order"
+
+
+def test_tensor_loader_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        data.TensorLoader(torch.zeros(0, 1, 2, 2), torch.zeros(0), 4, device="cpu")
+    with pytest.raises(ValueError, match="must match"):
+        data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(2), 4, device="cpu")
+    with pytest.raises(ValueError, match="batch_size"):
+        data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(3), 0, device="cpu")
+
+
+def test_float_images_resize_and_pad():
+    images = torch.full((2, 28, 28), 255, dtype=torch.uint8)
+    X = data.to_float_images(images, pad=2)
+    assert X.shape == (2, 1, 32, 32) and X.max() == 1 and X[:, :, :2].abs().sum() == 0
+    assert data.to_float_images(images, resize=14).shape == (2, 1, 14, 14)
+
+
+def test_load_data_in_quick_mode_uses_balanced_subsets(isolated, monkeypatch, capsys):
+    monkeypatch.setenv("LENET_QUICK", "1")
+    train_iter, test_iter = data.load_data_fashion_mnist(batch_size=256, device="cpu")
+    assert (train_iter.num_examples, test_iter.num_examples) == (2000, 1000)
+    assert "Quick mode" in capsys.readouterr().out
+    X, y = next(iter(train_iter))
+    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32 and 0 <= X.min() <= X.max() <= 1
+    assert torch.bincount(train_iter.y, minlength=10).tolist() == [200] * 10
+
+
+def test_text_labels():
+    assert data.text_labels("fashion-mnist", torch.tensor([0, 9])) == ["t-shirt", "ankle boot"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"full data sets not found at {SHARED}")
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_full_data_from_env_dir(name, monkeypatch, capsys):
+    monkeypatch.setenv(data.DATA_ENV, str(SHARED))
+    monkeypatch.delenv("LENET_QUICK", raising=False)
+    monkeypatch.setattr(data, "_announced", set())
+    train_iter, test_iter = data.load_data(name, batch_size=1000, device="cpu")
+    assert (train_iter.num_examples, test_iter.num_examples) == (60000, 10000)
+    assert f"full data set from {SHARED}" in capsys.readouterr().out
