@@ -22,7 +22,7 @@ def conda_dependencies() -> tuple:
         item = re.match(r"(\s*)- (.+)", line)
         if not item:
             continue
-        indent, value = len(item.group(1)), item.group(2).strip().strip('"')
+        indent, value = len(item.group(1)), item.group(2).strip()
         if value == "pip:":
             in_pip = True
         elif in_pip and indent > 2:
