@@ -57,6 +57,11 @@ def lab(tmp_path_factory):
     _require_browser()
     work = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", work / "notebooks")
+    settings = work / "lab-settings" / "@jupyterlab"
+    for plugin, value in [("apputils-extension/notification", {"fetchNews": "false"}),
+                          ("docmanager-extension/plugin", {"autosave": False})]:
+        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
+        (settings / f"{plugin}.jupyterlab-settings").write_text(json.dumps(value))
     port = _free_port()
     log = open(work / "jupyter.log", "w")
     server = subprocess.Popen(
@@ -64,7 +69,8 @@ def lab(tmp_path_factory):
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
          "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
          f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True"],
-        cwd=work, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LENET_QUICK": "1"})
+        cwd=work, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "LENET_QUICK": "1", "JUPYTERLAB_SETTINGS_DIR": str(work / "lab-settings")})
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -100,6 +106,9 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     yield page
+    # Shut the chapter's kernel down so the next chapter has the CPU to itself.
+    page.evaluate("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                  " return w && w.sessionContext ? w.sessionContext.shutdown() : null; }")
     context.close()
 
 
@@ -117,7 +126,7 @@ NOTEBOOK_STATE = """() => {
 
 
 def open_notebook(page, base, name):
-    page.goto(f"{base}/lab/tree/notebooks/{name}")
+    page.goto(f"{base}/lab/tree/notebooks/{name}?reset")
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext"
