@@ -175,3 +175,29 @@ def test_full_data_from_env_dir(name, monkeypatch, capsys):
     train_iter, test_iter = data.load_data(name, batch_size=1000, device="cpu")
     assert (train_iter.num_examples, test_iter.num_examples) == (60000, 10000)
     assert f"full data set from {SHARED}" in capsys.readouterr().out
+
+
+def test_downloads_when_the_network_allows(isolated, monkeypatch, capsys):
+    """With the network up, torchvision's download fills the project data folder."""
+    calls = []
+
+    class FakeMNIST:  # stands in for torchvision.datasets.MNIST(root, download=True)
+        def __init__(self, root, download=False, **kwargs):
+            calls.append((root, download))
+            copy_sample("mnist", Path(root))
+
+    monkeypatch.delenv(data.OFFLINE_ENV)
+    monkeypatch.setattr(data, "_network_allows", lambda host: host == "ossci-datasets.s3.amazonaws.com")
+    fake = data.DatasetInfo("MNIST", "MNIST", FakeMNIST, data.DATASETS["mnist"].classes,
+                            "ossci-datasets.s3.amazonaws.com")
+    monkeypatch.setitem(data.DATASETS, "mnist", fake)
+    source = data.find_data("mnist")
+    assert source.kind == "download" and source.root == isolated / "project-data"
+    assert calls == [(str(isolated / "project-data"), True)]
+    assert "downloaded by torchvision" in source.describe()
+
+
+def test_offline_switch_skips_the_network(isolated, monkeypatch):
+    monkeypatch.setattr(data.socket, "create_connection",
+                        lambda *a, **k: pytest.fail("LENET_OFFLINE=1 must not touch the network"))
+    assert data.find_data("mnist").kind == "sample"
