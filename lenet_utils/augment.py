@@ -1,0 +1,97 @@
+"""Data augmentation on the training device, a whole batch at a time.
+
+Each image gets its own random rotation and translation; one ``F.affine_grid`` + ``F.grid_sample``
+call warps the whole batch. Labels pass through untouched. Augmentation is off unless you ask for
+it: wrap a training loader in :class:`AugmentedLoader` (``enabled=False`` passes batches through),
+and ``train_ch6`` trains on the warped batches without knowing about it::
+
+    train_iter, test_iter = load_data("mnist", 256)
+    train_ch6(net, AugmentedLoader(train_iter, max_degrees=10, max_shift=2, seed=0), test_iter, 10, 0.1)
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_range(name: str, value) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (0 switches it off), got {value}.")
+    return value
+
+
+def random_affine(X: torch.Tensor, max_degrees: float = 10.0, max_shift: float = 2.0,
+                  generator: torch.Generator = None) -> torch.Tensor:
+    """Rotate each image by a random angle in ±``max_degrees`` and shift it by up to ``max_shift``
+    pixels along each axis (uniform draws, one per image); pixels moved in from outside are 0.
+
+    ``X`` is a float batch N×C×H×W on any device; ``generator`` (on the same device) makes the
+    draws reproducible. With both ranges 0 the batch comes back unchanged.
+    """
+    max_degrees = _check_range("max_degrees", max_degrees)
+    max_shift = _check_range("max_shift", max_shift)
+    if X.dim() != 4 or not X.is_floating_point():
+        raise ValueError(f"random_affine expects a float batch of shape N×C×H×W, got "
+                         f"{X.dtype} of shape {tuple(X.shape)}. Add a channel axis with X.unsqueeze(1).")
+    if max_degrees == 0 and max_shift == 0:
+        return X
+    n, _, h, w = X.shape
+
+    def uniform(limit):  # n draws in [-limit, limit]
+        return (torch.rand(n, device=X.device, generator=generator, dtype=X.dtype) * 2 - 1) * limit
+
+    angle = uniform(math.radians(max_degrees))
+    shift_x, shift_y = uniform(max_shift), uniform(max_shift)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid works in coordinates normalised to [-1, 1]: one pixel is 2/w wide and 2/h high.
+    # Rotating in pixel space and converting keeps non-square images undistorted.
+    theta = torch.stack([
+        torch.stack([cos, -sin * h / w, shift_x * 2 / w], dim=1),
+        torch.stack([sin * w / h, cos, shift_y * 2 / h], dim=1),
+    ], dim=1)
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)
+    return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class AugmentedLoader:
+    """Wrap a training loader so every batch is randomly rotated and shifted, per image.
+
+    Iterates like the loader it wraps (``for X, y in it``, ``len(it)``, ``.num_examples``,
+    ``.batch_size``, ``.device``) so it drops into ``train_ch6`` unchanged. ``seed`` fixes the draws:
+    the same seed over the same batches gives the same images. ``enabled=False`` passes batches
+    through untouched. Wrap only the training loader; test images stay as they are.
+    """
+
+    def __init__(self, loader, max_degrees: float = 10.0, max_shift: float = 2.0, seed: int = 0,
+                 enabled: bool = True):
+        self.loader = loader
+        self.max_degrees = _check_range("max_degrees", max_degrees)
+        self.max_shift = _check_range("max_shift", max_shift)
+        self.enabled = bool(enabled)
+        self.device = torch.device(getattr(loader, "device", "cpu"))
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(seed)
+
+    @property
+    def num_examples(self) -> int:
+        return self.loader.num_examples
+
+    @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for X, y in self.loader:
+            if self.enabled:
+                X = random_affine(X, self.max_degrees, self.max_shift, generator=self.generator)
+            yield X, y
+
+    def __repr__(self) -> str:
+        what = (f"rotate ±{self.max_degrees:g}°, shift ±{self.max_shift:g} px" if self.enabled
+                else "disabled")
+        return f"AugmentedLoader({what}, over {self.loader!r})"
