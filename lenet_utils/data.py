@@ -353,7 +353,9 @@ class TensorLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = torch.Generator(self.device)
-        self.generator.manual_seed(torch.seed() if seed is None else seed)
+        if seed is None:  # draw from torch's global generator, so torch.manual_seed() still governs
+            seed = int(torch.randint(2**62, (1,)))
+        self.generator.manual_seed(seed)
 
     @property
     def num_examples(self) -> int:
