@@ -1,0 +1,151 @@
+"""Plots: the live Animator (one output updated in place, or none without a kernel) and the
+static pictures the chapters draw."""
+
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from lenet_utils import plot
+from lenet_utils.plot import Animator
+from lenet_utils.train import History
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+class FakeKernelDisplay:
+    """Records what the Animator sends to IPython's display machinery."""
+
+    def __init__(self):
+        self.displayed, self.updates = [], 0
+
+    def __call__(self, obj, display_id=None):
+        assert display_id is True
+        self.displayed.append(obj)
+        display = self
+
+        class Handle:
+            def update(self, obj):
+                display.updates += 1
+
+        return Handle()
+
+
+def test_animator_in_a_kernel_makes_one_output_and_updates_it(monkeypatch):
+    fake = FakeKernelDisplay()
+    monkeypatch.setattr(plot, "_kernel_display", lambda: fake)
+    animator = Animator(xlabel="epoch", legend=["loss", "acc"], min_interval=0)
+    assert animator.live
+    for i in range(10):
+        animator.add(i, (1 / (i + 1), i / 10), status=f"step {i + 1}/10")
+    animator.finish(status="done")
+    assert len(fake.displayed) == 1
+    assert fake.updates == 10  # 9 more points and the final status, all into the same output
+    assert animator.axes.get_title(loc="left") == "done"
+
+
+def test_animator_throttles_redraws(monkeypatch):
+    fake = FakeKernelDisplay()
+    monkeypatch.setattr(plot, "_kernel_display", lambda: fake)
+    animator = Animator(legend=["a"], min_interval=3600)
+    for i in range(50):
+        animator.add(i, i)
+    assert len(fake.displayed) == 1 and fake.updates == 0
+    animator.finish()  # the last state is always drawn
+    assert fake.updates == 1 and len(animator.axes.lines[0].get_xdata()) == 50
+
+
+def test_animator_without_a_kernel_draws_at_the_end():
+    animator = Animator(xlabel="epoch", legend=["train", "test"])
+    assert not animator.live  # pytest is no Jupyter kernel
+    for i in range(5):
+        animator.add(i, (i, None if i % 2 else 2 * i))
+    assert not animator.axes.lines  # nothing drawn while training
+    animator.finish()
+    xs = [list(line.get_xdata()) for line in animator.axes.lines]
+    assert xs == [[0, 1, 2, 3, 4], [0, 2, 4]]
+    with pytest.raises(ValueError, match="draws 2 curves"):
+        animator.add(5, (1, 2, 3))
+
+
+def test_animator_works_without_ipython(monkeypatch):
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    monkeypatch.setitem(sys.modules, "IPython.display", None)
+    animator = Animator(legend=["loss"])
+    assert not animator.live
+    animator.add(1, 0.5)
+    animator.finish(status="done")
+    assert len(animator.axes.lines) == 1
+
+
+def test_package_modules_do_not_import_ipython():
+    code = "import sys, lenet_utils.plot, lenet_utils.train; print('IPython' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_animator_under_nbclient_leaves_a_single_output():
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from lenet_utils.plot import Animator\n"
+        "animator = Animator(xlabel='epoch', legend=['loss', 'acc'], min_interval=0)\n"
+        "for i in range(10):\n"
+        "    animator.add(i, (1 / (i + 1), i / 10), status=f'batch {i + 1}/10')\n"
+        "animator.finish(status='done')\n"
+        "print(animator.renders)"))
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    images = [o for o in outputs if o.output_type in ("display_data", "update_display_data")]
+    assert len(images) == 1 and "image/png" in images[0].data
+    assert [o.text.strip() for o in outputs if o.output_type == "stream"] == ["11"]
+
+
+def test_show_images_takes_channel_first_tensors_and_titles():
+    imgs = torch.rand(5, 1, 8, 8)
+    axes = plot.show_images(imgs, 2, 3, titles=list("abcde"))
+    assert len(axes) == 6
+    assert [ax.get_title() for ax in axes[:5]] == list("abcde")
+    assert axes[0].images[0].get_array().shape == (8, 8) and not axes[5].images
+
+
+def test_confusion_matrix_counts():
+    y_true = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    y_pred = torch.tensor([0, 1, 1, 1, 2, 0, 2])
+    cm = plot.confusion_matrix(y_true, y_pred)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
+    assert plot.confusion_matrix(y_true, y_pred, num_classes=4).shape == (4, 4)
+    ax = plot.plot_confusion_matrix(y_true, y_pred, class_names=["a", "b", "c"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="must match"):
+        plot.confusion_matrix(y_true, y_pred[:3])
+
+
+def test_misclassified_gallery_shows_only_mistakes(capsys):
+    X = torch.rand(6, 1, 4, 4)
+    y_true = torch.tensor([0, 1, 2, 0, 1, 2])
+    y_pred = torch.tensor([0, 2, 2, 1, 1, 2])
+    axes = plot.show_misclassified(X, y_true, y_pred, class_names=["cat", "dog", "owl"], num_cols=4)
+    titles = [ax.get_title() for ax in axes if ax.get_title()]
+    assert titles == ["owl\n(true: dog)", "dog\n(true: cat)"]
+    assert plot.show_misclassified(X, y_true, y_true) is None
+    assert "No misclassified" in capsys.readouterr().out
+
+
+def test_plot_history_compares_runs():
+    a = History(label="sigmoid", train_loss=[2.3, 1.0], train_acc=[0.1, 0.6], test_acc=[0.1, 0.6])
+    b = History(label="relu", train_loss=[0.9, 0.5, 0.4], train_acc=[0.7, 0.8, 0.85], test_acc=[0.7, 0.8, 0.84])
+    ax_loss, ax_acc = plot.plot_history([a, b])
+    assert [line.get_label() for line in ax_loss.lines] == ["sigmoid", "relu"]
+    assert len(ax_acc.lines) == 4 and list(ax_acc.lines[2].get_ydata()) == [0.7, 0.8, 0.84]
+    ax_loss, _ = plot.plot_history({"first": a})
+    assert ax_loss.lines[0].get_label() == "first"
+    with pytest.raises(ValueError, match="at least one"):
+        plot.plot_history([])

@@ -1,0 +1,283 @@
+"""Training: d2l's metrics, train_ch6's argument checks, divergence, interruption, and learning."""
+
+import functools
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch import nn
+
+from lenet_utils import data, train
+from lenet_utils.models import lenet_d2l
+from lenet_utils.train import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, train_ch6
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def blobs(n=256, num_classes=3, dim=8, seed=0):
+    """An easy synthetic problem: Gaussian blobs, one per class."""
+    g = torch.Generator().manual_seed(seed)
+    centers = 3 * torch.randn(num_classes, dim, generator=g)
+    y = torch.arange(n) % num_classes
+    X = centers[y] + torch.randn(n, dim, generator=g)
+    return X, y
+
+
+def loaders(n=256, batch_size=32, **kw):
+    X, y = blobs(n, **kw)
+    Xt, yt = blobs(n // 2, seed=1, **kw)
+    return (data.TensorLoader(X, y, batch_size, device="cpu", seed=0),
+            data.TensorLoader(Xt, yt, batch_size, shuffle=False, device="cpu"))
+
+
+def small_net(dim=8, num_classes=3):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(dim, 16), nn.ReLU(), nn.Linear(16, num_classes))
+
+
+QUIET = dict(animate=False, verbose=False)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_accumulator_sums_numbers_and_tensors():
+    acc = Accumulator(3)
+    acc.add(1, torch.tensor(2.0), 3.5)
+    acc.add(torch.tensor(4.0), 5, 0.5)
+    assert [acc[0], acc[1], acc[2]] == [5.0, 7.0, 4.0]
+    assert isinstance(acc[1], float)
+    acc.reset()
+    assert acc[0] == 0.0
+    with pytest.raises(ValueError, match="sums 3 quantities"):
+        acc.add(1, 2)
+
+
+def test_accuracy_counts_correct_predictions_on_known_logits():
+    logits = torch.tensor([[5.0, 1.0, 0.0],   # predicts 0
+                           [0.0, 0.1, 3.0],   # predicts 2
+                           [0.2, 0.9, 0.1],   # predicts 1
+                           [2.0, 0.0, 1.0]])  # predicts 0
+    y = torch.tensor([0, 1, 1, 2])
+    assert float(accuracy(logits, y)) == 2.0
+    assert float(accuracy(torch.tensor([0, 1, 1, 2]), y)) == 4.0  # labels instead of logits
+    with pytest.raises(ValueError, match="do not match"):
+        accuracy(logits, y[:3])
+
+
+def test_timer_records_and_sums():
+    timer = Timer()
+    first = timer.stop()
+    timer.start()
+    second = timer.stop()
+    assert timer.times == [first, second]
+    assert timer.sum() == pytest.approx(first + second)
+    assert timer.cumsum() == pytest.approx([first, first + second])
+    assert timer.avg() == pytest.approx((first + second) / 2)
+
+
+def test_evaluate_accuracy_counts_and_restores_mode():
+    class AlwaysZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, X):
+            return torch.stack([torch.ones(len(X)), torch.zeros(len(X))], dim=1) + 0 * self.w
+
+    y = torch.tensor([0, 0, 0, 1, 1, 0, 1, 0, 0, 0])  # 7 zeros out of 10
+    it = data.TensorLoader(torch.zeros(10, 1), y, 3, device="cpu")
+    net = AlwaysZero().train()
+    assert evaluate_accuracy_gpu(net, it) == pytest.approx(0.7)
+    assert net.training
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_accuracy_gpu(net, [])
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1", True])
+def test_bad_learning_rates_are_rejected(lr):
+    train_iter, test_iter = loaders()
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        train_ch6(small_net(), train_iter, test_iter, 1, lr, **QUIET)
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
+def test_bad_epoch_counts_are_rejected(epochs):
+    train_iter, test_iter = loaders()
+    with pytest.raises(ValueError, match="num_epochs must be a whole number >= 1"):
+        train_ch6(small_net(), train_iter, test_iter, epochs, 0.1, **QUIET)
+
+
+def test_empty_data_is_rejected():
+    train_iter, test_iter = loaders()
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 8)), batch_size=4)
+    with pytest.raises(ValueError, match="train_iter yields no batches"):
+        train_ch6(small_net(), empty, test_iter, 1, 0.1, **QUIET)
+    with pytest.raises(ValueError, match="test_iter yields no batches"):
+        train_ch6(small_net(), train_iter, [], 1, 0.1, **QUIET)
+    with pytest.raises(ValueError, match="must have a length"):
+        train_ch6(small_net(), iter(train_iter), test_iter, 1, 0.1, **QUIET)
+
+
+def test_bad_optimizer_and_scheduler_are_rejected():
+    train_iter, test_iter = loaders()
+    with pytest.raises(ValueError, match="optimizer must be 'sgd', 'adam'"):
+        train_ch6(small_net(), train_iter, test_iter, 1, 0.1, optimizer="rmsprop", **QUIET)
+    with pytest.raises(ValueError, match="scheduler must be"):
+        train_ch6(small_net(), train_iter, test_iter, 1, 0.1, scheduler="linear", **QUIET)
+
+
+# ---------------------------------------------------------------- robustness
+
+
+class NaNAfter(nn.Module):
+    """A linear model whose output turns NaN after ``steps`` forward passes in training mode."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.linear = nn.Linear(8, 3)
+        self.steps, self.calls = steps, 0
+
+    def forward(self, X):
+        if self.training:
+            self.calls += 1
+        out = self.linear(X)
+        return out * float("nan") if self.training and self.calls > self.steps else out
+
+
+def test_nan_loss_stops_with_a_message_and_the_history_so_far(capsys):
+    train_iter, test_iter = loaders()  # 8 batches per epoch
+    net = NaNAfter(steps=10)  # NaN from the 3rd batch of epoch 2
+    history = train_ch6(net, train_iter, test_iter, 5, 0.1, animate=False)
+    assert history.status == "diverged"
+    assert history.num_epochs == 1 and all(math.isfinite(v) for v in history.train_loss)
+    assert net.calls < 2 * len(train_iter)  # stopped inside epoch 2, not after 5 epochs
+    out = capsys.readouterr().out
+    assert "diverged" in out and "smaller" in out and "epoch 2" in out
+    assert out.count("nan") == 1  # one clear message, not a page of NaN
+
+
+def test_a_huge_learning_rate_really_diverges():
+    train_iter, test_iter = loaders()
+    history = train_ch6(small_net(), train_iter, test_iter, 3, 1e30, **QUIET)
+    assert history.status == "diverged"
+    assert "lr=1e+30" in history.message
+
+
+def test_an_exploding_but_finite_loss_counts_as_divergence():
+    train_iter, test_iter = loaders()
+    net = nn.Sequential(small_net(), nn.Linear(3, 3))
+    with torch.no_grad():
+        net[1].weight.mul_(1e5)  # logits of order 1e5: a finite loss far above chance (ln 3)
+    history = train_ch6(net, train_iter, test_iter, 3, 1e-9, init=False, **QUIET)
+    assert history.status == "diverged" and "exploded to" in history.message
+
+
+class InterruptAt:
+    """A data iterator that raises KeyboardInterrupt (like Jupyter's 'interrupt kernel')."""
+
+    def __init__(self, loader, epoch, batch):
+        self.loader, self.epoch, self.batch = loader, epoch, batch
+        self.epochs_started = 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.epochs_started += 1
+        for i, batch in enumerate(self.loader):
+            if self.epochs_started == self.epoch and i == self.batch:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_interrupt_keeps_the_model_and_the_completed_epochs(capsys):
+    train_iter, test_iter = loaders()
+    net = small_net()
+    before = [p.detach().clone() for p in net.parameters()]
+    history = train_ch6(net, InterruptAt(train_iter, epoch=3, batch=2), test_iter, 10, 0.1,
+                        animate=False)
+    assert history.status == "interrupted"
+    assert history.num_epochs == 2 and len(history.test_acc) == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # trained weights kept
+    assert "Interrupted in epoch 3" in capsys.readouterr().out
+
+
+def test_callback_sees_history_and_can_stop_or_interrupt():
+    train_iter, test_iter = loaders()
+    seen = []
+
+    def stop_after_two(history):
+        seen.append(history.num_epochs)
+        return history.num_epochs == 2
+
+    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, callback=stop_after_two, **QUIET)
+    assert seen == [1, 2] and history.status == "stopped" and history.num_epochs == 2
+
+    def interrupt(history):
+        raise KeyboardInterrupt
+
+    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, callback=interrupt, **QUIET)
+    assert history.status == "interrupted" and history.num_epochs == 1
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_history_records_every_epoch_and_converts_to_rows():
+    train_iter, test_iter = loaders()
+    history = train_ch6(small_net(), train_iter, test_iter, 3, 0.5, label="blobs", **QUIET)
+    assert history.status == "completed" and history.num_epochs == 3
+    assert history.examples_per_sec > 0 and all(s > 0 for s in history.seconds)
+    assert history.train_loss[-1] < history.train_loss[0]
+    rows = history.to_rows()
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["test acc"] == history.final_test_acc
+    assert "blobs: 3 epochs" in history.summary()
+    ax_loss, _ = history.plot()
+    assert len(ax_loss.lines) == 1
+
+
+def test_schedules_set_the_learning_rate():
+    train_iter, test_iter = loaders()
+    history = train_ch6(small_net(), train_iter, test_iter, 3, 0.5, scheduler=lambda e: 0.1 / (e + 1), **QUIET)
+    assert history.lr == pytest.approx([0.1, 0.05, 0.1 / 3])
+    history = train_ch6(small_net(), train_iter, test_iter, 2, 0.5, scheduler="cosine", **QUIET)
+    assert 0 < history.lr[-1] < 0.01 and history.lr[0] == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 16)) / 2)
+
+
+def test_optimizer_factories_and_dataloaders_work():
+    X, y = blobs()
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=32, shuffle=True)
+    factory = functools.partial(torch.optim.SGD, momentum=0.9)
+    history = train_ch6(small_net(), dl, dl, 2, 0.05, optimizer=factory, **QUIET)
+    assert history.status == "completed" and history.final_test_acc > 0.9
+
+
+def test_short_run_on_the_bundled_sample_learns():
+    train_iter, test_iter = data.load_data("fashion-mnist", 128, device="cpu", root=data.SAMPLE_DIR,
+                                           train_size=2000, test_size=1000, verbose=False)
+    torch.manual_seed(0)
+    net = lenet_d2l(activation="relu", pool="max")
+    history = train_ch6(net, train_iter, test_iter, 2, 2e-3, optimizer="adam", **QUIET)
+    assert history.status == "completed"
+    assert history.final_test_acc > 0.5  # chance is 0.1
+    assert net[0].weight.is_contiguous()  # the CPU's channels-last layout is undone afterwards
+    assert not net.training
+
+
+def test_predict_returns_aligned_examples():
+    train_iter, test_iter = loaders()
+    net = small_net()
+    train_ch6(net, train_iter, test_iter, 2, 0.5, **QUIET)
+    X, y, y_pred = train.predict(net, test_iter)
+    assert X.shape == (128, 8) and y.shape == y_pred.shape == (128,)
+    assert torch.equal(y_pred, net(X).argmax(dim=1))
+    assert (y_pred == y).float().mean().item() == pytest.approx(evaluate_accuracy_gpu(net, test_iter))
