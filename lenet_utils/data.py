@@ -16,6 +16,7 @@ device: no DataLoader, no per-image transforms.
 
 import difflib
 import gzip
+import hashlib
 import math
 import os
 import shutil
@@ -182,6 +183,16 @@ def _decompress(src: Path, dst: Path) -> None:
     tmp.replace(dst)
 
 
+def _extract_dir(root: Path) -> Path:
+    """Where the ``.gz`` files of ``root`` are decompressed: one folder per source, so copies
+    from different places (a full set, the bundled sample) never mix."""
+    root = root.resolve()
+    if root == default_data_dir().resolve():
+        return root
+    tag = hashlib.sha1(str(root).encode()).hexdigest()[:10]
+    return default_data_dir() / "extracted" / f"{root.name}-{tag}"
+
+
 def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:
     """Return a root where torchvision finds the four *uncompressed* IDX files, all checked.
 
@@ -282,8 +293,7 @@ def _load_cached(key: str, train: bool, root: str, kind: str):
     info = DATASETS[key]
     root = Path(root)
     if info.idx:
-        cache = default_data_dir() / "sample" if kind == "sample" else default_data_dir()
-        ready = _ready_idx_root(root, info, cache)
+        ready = _ready_idx_root(root, info, _extract_dir(root))
         ds = info.torchvision_class(str(ready), train=train, download=False)
         return ds.data.clone(), ds.targets.clone().long()
     ds = info.torchvision_class(str(root), train=train, download=False)

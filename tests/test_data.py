@@ -81,7 +81,8 @@ def test_env_dir_with_gz_files_is_decompressed_elsewhere(isolated, monkeypatch, 
     assert len(images) == len(labels) > 0
     assert sorted(p.name for p in (isolated / "env" / "MNIST" / "raw").iterdir())[0].endswith(".gz"), \
         "the user's folder is left untouched"
-    assert (isolated / "project-data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+    extracted = list((isolated / "project-data" / "extracted").glob("env-*/MNIST/raw/t10k-images-idx3-ubyte"))
+    assert len(extracted) == 1
 
 
 def test_truncated_gz_names_the_file(isolated):
@@ -201,3 +202,21 @@ def test_offline_switch_skips_the_network(isolated, monkeypatch):
     monkeypatch.setattr(data.socket, "create_connection",
                         lambda *a, **k: pytest.fail("LENET_OFFLINE=1 must not touch the network"))
     assert data.find_data("mnist").kind == "sample"
+
+
+def test_copies_from_different_folders_never_mix(isolated):
+    """Two folders with different copies of a set each load as themselves."""
+    copy_sample("mnist", isolated / "a")
+    raw_b = copy_sample("mnist", isolated / "b")
+    for stem, header in [("t10k-images-idx3-ubyte", 16), ("t10k-labels-idx1-ubyte", 8)]:
+        gz = raw_b / f"{stem}.gz"
+        with gzip.open(gz) as f:
+            content = bytearray(f.read())
+        item = 28 * 28 if "images" in stem else 1
+        content[4:8] = (100).to_bytes(4, "big")  # keep only the first 100 examples
+        with gzip.open(gz, "wb") as f:
+            f.write(bytes(content[:header + 100 * item]))
+    images_a, _ = data.load_tensors("mnist", train=False, root=isolated / "a")
+    images_b, _ = data.load_tensors("mnist", train=False, root=isolated / "b")
+    assert len(images_b) == 100 and len(images_a) > 100
+    assert torch.equal(images_a[:100], images_b)
