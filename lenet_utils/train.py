@@ -337,8 +337,11 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
     curves; ``init`` applies d2l's Xavier initialisation first; ``label`` names the run in plots;
     ``cuda_graph=False`` turns off CUDA-graph capture on a GPU.
 
-    A run whose loss becomes NaN/inf stops with a message; Ctrl-C / "interrupt kernel" keeps the
-    model and the completed epochs. Either way the history so far is returned.
+    A run whose mean loss becomes NaN/inf, or explodes past ``EXPLODED_LOSS_FACTOR`` times that of
+    a uniform guess, stops with a message (checked whenever the metrics are read, five times an
+    epoch); Ctrl-C / "interrupt kernel" keeps the model and the completed epochs. Either way the
+    history so far is returned, with ``status`` saying why it ended. On the CPU the net is trained
+    in the channels-last layout and handed back in the default one; it is left in eval mode.
     """
     _check_args(net, train_iter, test_iter, num_epochs, lr)
     if device is None:

@@ -281,3 +281,49 @@ def test_predict_returns_aligned_examples():
     assert X.shape == (128, 8) and y.shape == y_pred.shape == (128,)
     assert torch.equal(y_pred, net(X).argmax(dim=1))
     assert (y_pred == y).float().mean().item() == pytest.approx(evaluate_accuracy_gpu(net, test_iter))
+
+
+def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
+    """The GPU path's logic, checked without a GPU: warm-up steps are real steps on the first
+    batches, capture records without training twice, replays see each new batch, and a batch of
+    another shape runs eagerly."""
+    import contextlib
+
+    where = []  # "warmup" while on the side stream, the graph while capturing
+
+    class FakeStream:
+        def wait_stream(self, other):
+            pass
+
+    class FakeGraph:
+        def replay(self):
+            self.recorded()
+
+    @contextlib.contextmanager
+    def on(stack, value):
+        stack.append(value)
+        yield
+        stack.pop()
+
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "current_stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: on(where, "warmup"))
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: on(where, g))
+
+    calls = []
+
+    def step(X, y):
+        if where and isinstance(where[-1], FakeGraph):  # capture: record, do not run
+            where[-1].recorded = lambda: calls.append(("replay", X.clone(), y.clone()))
+        else:
+            calls.append((where[-1] if where else "eager", X.clone(), y.clone()))
+
+    run = train._CudaGraphStep(step, verbose=False)
+    batches = [(torch.full((4, 2), float(i)), torch.full((4,), i)) for i in range(6)]
+    batches.append((torch.full((2, 2), 6.0), torch.full((2,), 6)))  # the smaller last batch
+    for X, y in batches:
+        run(X, y)
+    assert [kind for kind, _, _ in calls] == ["warmup"] * 3 + ["replay"] * 3 + ["eager"]
+    assert [int(y[0]) for _, _, y in calls] == list(range(7))  # each batch trained exactly once
+    assert all(torch.equal(X, b[0]) for (_, X, _), b in zip(calls, batches))
