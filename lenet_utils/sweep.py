@@ -37,7 +37,7 @@ from .data import TensorLoader, load_data
 from .device import describe, try_gpu
 from .models import ACTIVATIONS, POOLS, make_lenet
 from .plot import plot_history
-from .train import History, _CudaGraphStep, init_weights, train_ch6
+from .train import CudaGraphStep, History, init_weights, train_ch6
 
 __all__ = ["AXES", "COLUMNS", "SweepResult", "make_grid", "run_sweep", "train_many", "ManyRuns",
            "vmap_blocker", "loss_per_step", "save_csv", "load_csv", "format_table", "plot_heatmap",
@@ -287,7 +287,7 @@ def _train_vmap(nets, lrs, train_iter, test_iter, num_epochs, device, optimizer,
             sums[1] += (logits.argmax(dim=-1) == y).sum(dim=-1)
 
     train, test = _loaders(train_iter, test_iter, device, seed)
-    run_step = _CudaGraphStep(step, verbose=False) if device.type == "cuda" else step
+    run_step = CudaGraphStep(step, verbose=False) if device.type == "cuda" else step
     histories = [History(label=label, device=describe(device)) for label in labels]
     train_time = 0.0
     for epoch in range(num_epochs):

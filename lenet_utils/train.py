@@ -24,7 +24,7 @@ from torch import nn
 from .device import describe, try_gpu
 from .plot import Animator
 
-__all__ = ["Accumulator", "History", "Timer", "accuracy", "evaluate_accuracy_gpu", "init_weights",
+__all__ = ["Accumulator", "CudaGraphStep", "History", "Timer", "accuracy", "evaluate_accuracy_gpu", "init_weights",
            "predict", "train_ch6", "try_gpu"]
 
 CHECKPOINTS_PER_EPOCH = 5  # plotted points (and host reads of the metrics) per epoch, as d2l
@@ -269,7 +269,7 @@ def _lr_setter(scheduler, optimizer, lr, num_epochs, num_batches):
     return set_lr
 
 
-class _CudaGraphStep:
+class CudaGraphStep:
     """The training step captured once as a CUDA graph and replayed for each full-size batch.
 
     PyTorch's recipe (docs: "CUDA Graphs", whole-network capture): a few eager iterations on a
@@ -378,7 +378,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimi
             sums[0] += loss.detach() * y.shape[0]
             sums[1] += accuracy(y_hat.detach(), y)
 
-    run_step = _CudaGraphStep(step, verbose) if graphed else step
+    run_step = CudaGraphStep(step, verbose) if graphed else step
     animator = None
     if animate:
         animator = Animator(xlabel="epoch", xlim=[0, num_epochs], legend=["train loss", "train acc", "test acc"])

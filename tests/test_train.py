@@ -319,7 +319,7 @@ def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
         else:
             calls.append((where[-1] if where else "eager", X.clone(), y.clone()))
 
-    run = train._CudaGraphStep(step, verbose=False)
+    run = train.CudaGraphStep(step, verbose=False)
     batches = [(torch.full((4, 2), float(i)), torch.full((4,), i)) for i in range(6)]
     batches.append((torch.full((2, 2), 6.0), torch.full((2,), 6)))  # the smaller last batch
     for X, y in batches:
