@@ -2,12 +2,12 @@
 
 d2l's vocabulary is here under the names learners know (``load_data_fashion_mnist``,
 ``train_ch6``, ``evaluate_accuracy_gpu``, ``Accumulator``, ``Timer``, ``Animator``, ``try_gpu``);
-everything else lives in one module per idea. Widget modules (``calculator``, ``widgets``) are
+everything else lives in one module per idea. Widget modules (``lenet_utils.widgets.*``) are
 imported explicitly, since ipywidgets pulls in IPython.
 """
 
 from .data import load_data, load_data_fashion_mnist, load_data_mnist, text_labels
-from .device import try_all_gpus, try_gpu
+from .device import try_gpu
 from .mode import is_quick, mode_line, pick
 from .models import LeNet5, lenet_d2l, lenet_modern, make_lenet, mlp
 from .plot import Animator, plot_history, show_images

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .tables import format_table
+
 __all__ = [
     "ShapeError", "conv_out", "pool_out", "conv_params", "linear_params", "count_parameters",
-    "LayerRow", "Trace", "trace", "ParameterTable", "parameter_table", "format_table",
+    "LayerRow", "Trace", "trace", "ParameterTable", "parameter_table",
 ]
 
 
@@ -98,19 +100,6 @@ def linear_params(in_features: int, out_features: int, bias: bool = True) -> int
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of a module, as PyTorch stores them."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def format_table(headers, rows, align=None) -> str:
-    """Plain-text table with a rule under the header; ``align`` is a string of 'l'/'r' per column."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    align = align or "l" * len(headers)
-
-    def line(row):
-        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w)
-                         for c, w, a in zip(row, widths, align)).rstrip()
-
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
 
 
 def _shape_str(shape) -> str:

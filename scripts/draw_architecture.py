@@ -1,7 +1,7 @@
 """Draw the LeNet-5 architecture figure into images/lenet5_architecture.png.
 
 The sizes and labels come from a real forward pass of ``lenet_utils.models.LeNet5`` (via
-``lenet_utils.inspect.architecture_figure``), so the picture cannot drift from the code.
+``lenet_utils.features.architecture_figure``), so the picture cannot drift from the code.
 
     python3 scripts/draw_architecture.py
 """
@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lenet_utils.inspect import architecture_figure  # noqa: E402
+from lenet_utils.features import architecture_figure  # noqa: E402
 from lenet_utils.models import LeNet5  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "images" / "lenet5_architecture.png"

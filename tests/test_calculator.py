@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from lenet_utils.calculator import ShapeCalculator
+from lenet_utils.widgets.calculator import ShapeCalculator
 
 
 def test_moving_sliders_updates_the_result():

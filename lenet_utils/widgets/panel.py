@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
-from .data import TensorLoader, dataset_info, load_data
-from .device import describe
-from .mode import pick
-from .models import make_lenet
-from .train import History, train_ch6
+from ..data import TensorLoader, dataset_info, load_data
+from ..device import describe
+from ..mode import pick
+from ..models import make_lenet
+from ..train import History, train_ch6
 
 __all__ = ["TrainingPanel", "PanelRun", "ACTIVATION_CHOICES", "POOL_CHOICES", "BATCH_SIZES"]
 

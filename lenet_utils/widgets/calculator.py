@@ -1,6 +1,6 @@
 """An interactive shape calculator for one convolution or pooling layer (ipywidgets).
 
-    from lenet_utils.calculator import ShapeCalculator
+    from lenet_utils.widgets.calculator import ShapeCalculator
     ShapeCalculator(W=28, F=5, P=2)          # shows sliders and the live result in Jupyter
 
 Move a slider and the panel recomputes ``O = (W - F + 2P) / S + 1``, the parameter count and, for an
@@ -11,7 +11,7 @@ import html
 
 import ipywidgets as widgets
 
-from .shapes import ShapeError, conv_out, conv_params, pool_out
+from ..shapes import ShapeError, conv_out, conv_params, pool_out
 
 __all__ = ["ShapeCalculator"]
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lenet_utils.inspect import (architecture_figure, capture_feature_maps, shift_images,  # noqa: E402
+from lenet_utils.features import (architecture_figure, capture_feature_maps, shift_images,  # noqa: E402
                                  show_connection_table, show_feature_maps, show_kernels)
 from lenet_utils.models import LeNet5, c3_connection_mask, lenet_d2l  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 from lenet_utils import widgets
 from lenet_utils.data import load_data
 from lenet_utils.train import History
-from lenet_utils.widgets import PanelRun, TrainingPanel
+from lenet_utils.widgets.panel import PanelRun, TrainingPanel
 
 
 @pytest.fixture(scope="module")
