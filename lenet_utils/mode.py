@@ -1,7 +1,8 @@
 """Quick mode: one switch that shrinks data and epochs so every chapter runs fast in CI.
 
 Set ``LENET_QUICK=1`` in the environment (the test suite does this for you). People get the full
-course by default.
+course by default. Every ``LENET_*`` on/off switch is read by :func:`env_flag`, which refuses values
+it does not know instead of guessing.
 """
 
 import os
@@ -12,10 +13,28 @@ ENV_VAR = "LENET_QUICK"
 QUICK_TRAIN_SIZE = 2000
 QUICK_TEST_SIZE = 1000
 
+TRUE_VALUES = ("1", "true", "yes", "on")
+FALSE_VALUES = ("0", "false", "no", "off", "")
+
+
+def env_flag(var: str) -> bool:
+    """Read an on/off environment variable: 1/true/yes/on or 0/false/no/off (any case), empty or
+    unset is off. Anything else raises ``ValueError`` naming the variable, its value and the
+    accepted values."""
+    value = os.environ.get(var, "")
+    word = value.strip().lower()
+    if word in TRUE_VALUES:
+        return True
+    if word in FALSE_VALUES:
+        return False
+    raise ValueError(f"{var}={value!r} is not an on/off value. Use one of {', '.join(TRUE_VALUES)} "
+                     f"(on) or {', '.join(v for v in FALSE_VALUES if v)} (off), any case, or leave "
+                     f"{var} unset (off).")
+
 
 def is_quick() -> bool:
-    """True when ``LENET_QUICK`` is set to 1/true/yes/on."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``LENET_QUICK`` is on (see :func:`env_flag` for the accepted values)."""
+    return env_flag(ENV_VAR)
 
 
 def pick(full, quick):
