@@ -6,13 +6,16 @@ Every ``show_*`` function draws into a new pyplot figure and returns it (end the
 """
 
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
+from matplotlib.figure import Figure
 from torch import nn
 
+from .device import evaluating
 from .shapes import trace
 
 __all__ = ["shift_images", "capture_feature_maps", "show_feature_maps", "show_kernels",
@@ -32,7 +35,8 @@ def shift_images(X: torch.Tensor, dx: int = 0, dy: int = 0) -> torch.Tensor:
     return padded[..., top:top + h, left:left + w]
 
 
-def capture_feature_maps(net: nn.Module, X: torch.Tensor, layers=None) -> "OrderedDict[str, torch.Tensor]":
+def capture_feature_maps(net: nn.Module, X: torch.Tensor,
+                         layers: Sequence[str] | None = None) -> "OrderedDict[str, torch.Tensor]":
     """Run ``net`` on ``X`` once (eval mode, no gradients) and return the output of every leaf
     module, or of the named ``layers``, keyed by name and in the order they ran (detached, on CPU)."""
     modules = OrderedDict((n, m) for n, m in net.named_modules() if n and not list(m.children()))
@@ -45,19 +49,17 @@ def capture_feature_maps(net: nn.Module, X: torch.Tensor, layers=None) -> "Order
     for name, module in modules.items():
         handles.append(module.register_forward_hook(
             lambda mod, inp, out, name=name: maps.__setitem__(name, out.detach().cpu())))
-    was_training = net.training
     try:
-        net.eval()
-        with torch.no_grad():
+        with evaluating(net), torch.no_grad():
             net(X)
     finally:
         for h in handles:
             h.remove()
-        net.train(was_training)
     return maps
 
 
-def show_feature_maps(maps, index: int = 0, max_channels: int = 16, cmap: str = "gray"):
+def show_feature_maps(maps: Mapping[str, torch.Tensor], index: int = 0, max_channels: int = 16,
+                      cmap: str = "gray") -> Figure:
     """One row per layer: the channels of example ``index`` as small images (at most
     ``max_channels``), or a 1-D layer output as a strip of values."""
     names = list(maps)
@@ -88,7 +90,8 @@ def show_feature_maps(maps, index: int = 0, max_channels: int = 16, cmap: str = 
     return fig
 
 
-def show_kernels(weight: torch.Tensor, mask: torch.Tensor = None, title: str = None, cmap: str = "RdBu_r"):
+def show_kernels(weight: torch.Tensor, mask: torch.Tensor | None = None, title: str | None = None,
+                 cmap: str = "RdBu_r") -> Figure:
     """Draw convolution kernels ``out x in x F x F`` as a grid: one row per input channel, one column
     per output channel, all on one symmetric colour scale (red positive, blue negative). Where
     ``mask[out, in]`` is False the cell is left blank (no connection)."""
@@ -115,7 +118,7 @@ def show_kernels(weight: torch.Tensor, mask: torch.Tensor = None, title: str = N
     return fig
 
 
-def show_connection_table(mask: torch.Tensor, in_name: str = "S2", out_name: str = "C3"):
+def show_connection_table(mask: torch.Tensor, in_name: str = "S2", out_name: str = "C3") -> Figure:
     """The paper's Table I as a picture: rows are input maps, columns output maps, a filled square
     where an output map reads an input map. ``mask`` is ``out x in`` (as ``c3_connection_mask()``)."""
     table = torch.as_tensor(mask, dtype=torch.bool).T.int().numpy()
@@ -136,7 +139,7 @@ def show_connection_table(mask: torch.Tensor, in_name: str = "S2", out_name: str
 _STAGES = ("Conv2d", "PartialConv2d", "Subsampling", "AvgPool2d", "MaxPool2d", "Linear", "RBFOutput")
 
 
-def _connection_label(module) -> str:
+def _connection_label(module: nn.Module) -> str:
     kind = type(module).__name__
     if kind == "PartialConv2d":
         return f"{module.kernel_size}×{module.kernel_size} conv,\nC3 table"
@@ -149,7 +152,7 @@ def _connection_label(module) -> str:
     return "Gaussian\nconnections" if kind == "RBFOutput" else "full\nconnection"
 
 
-def architecture_figure(net: nn.Module, input_shape, title: str = None):
+def architecture_figure(net: nn.Module, input_shape: tuple[int, ...], title: str | None = None) -> Figure:
     """Draw a network in the style of the LeNet-5 paper's Figure 2, from a real trace: feature maps
     as stacks of squares (side proportional to their size), vectors as columns, with the layer names,
     ``channels@height×width`` and the kind of connection between stages."""

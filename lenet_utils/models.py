@@ -1,12 +1,14 @@
-"""LeNet in the versions the course compares, each small enough to read in one go.
+"""LeNet in the versions the course compares; the chapters write these in their ``#@save`` cells.
 
-- ``LeNet5``: the faithful network of LeCun et al. (1998), "Gradient-based learning applied to
-  document recognition": 32x32 input, trainable subsampling, C3's partial connection table, scaled
-  tanh, a dense or RBF output.
-- ``make_lenet``: the conv-pool-conv-pool-dense-dense-dense family with the activation, pooling,
-  batch norm, dropout, channels and image size as arguments. The named variants below are calls to it:
-  ``lenet_d2l`` (d2l's sigmoid LeNet), ``lenet_relu_avg``, ``lenet_cifar10`` and ``lenet_modern``.
-- ``mlp``: the dense baseline that LeNet is measured against.
+- Chapter 1: ``mlp`` (d2l's dense baseline) and ``small_cnn`` (LeNet's layout with ReLU and max
+  pooling), both plain ``nn.Sequential``.
+- Chapter 3: ``lenet_d2l`` (d2l's LeNet exactly as the book writes it) and the faithful LeNet-5 of
+  LeCun et al. (1998) piece by piece: ``ScaledTanh``, ``Subsampling``, ``C3_TABLE`` /
+  ``c3_connection_mask`` / ``PartialConv2d``, ``DIGIT_GLYPHS`` / ``DIGIT_CODES`` / ``RBFOutput``,
+  ``LeNet5``.
+- Package only: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
+  batch norm, dropout, channels and image size as arguments and named layers (conv1, act1, pool1,
+  ...), and the named variants built with it: ``lenet_relu_avg``, ``lenet_cifar10``, ``lenet_modern``.
 """
 
 from collections import OrderedDict
@@ -18,63 +20,100 @@ from torch import nn
 from .shapes import ShapeError, conv_out, pool_out
 
 __all__ = [
-    "ScaledTanh", "Subsampling", "PartialConv2d", "RBFOutput", "LeNet5", "C3_TABLE", "DIGIT_CODES",
-    "c3_connection_mask", "ACTIVATIONS", "POOLS", "make_activation", "make_pool", "make_lenet",
-    "lenet_d2l", "lenet_relu_avg", "lenet_cifar10", "lenet_modern", "mlp",
+    "mlp", "small_cnn", "lenet_d2l", "ScaledTanh", "Subsampling", "C3_TABLE", "c3_connection_mask",
+    "PartialConv2d", "DIGIT_GLYPHS", "DIGIT_CODES", "RBFOutput", "LeNet5",
+    "ACTIVATIONS", "POOLS", "make_activation", "make_pool", "make_lenet",
+    "lenet_relu_avg", "lenet_cifar10", "lenet_modern",
 ]
 
 
-# --- the pieces of the 1998 network -------------------------------------------------------------
+# --- chapter 1 ------------------------------------------------------------------------------------
+
+def mlp(num_hiddens: int = 256) -> nn.Sequential:
+    """d2l's multilayer perceptron for 28x28 images: flatten the 784 pixels, one hidden layer of
+    ReLU units, 10 outputs."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, num_hiddens), nn.ReLU(),
+        nn.Linear(num_hiddens, 10))
+
+
+def small_cnn() -> nn.Sequential:
+    """LeNet's layout with two modern choices, ReLU and max pooling: two 5x5 convolutions, each
+    followed by 2x2 pooling, then three dense layers."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10))
+
+
+# --- chapter 3: d2l's LeNet -----------------------------------------------------------------------
+
+def lenet_d2l() -> nn.Sequential:
+    """d2l's LeNet for 28x28 Fashion-MNIST, as the book writes it: sigmoid activations, average
+    pooling, the first convolution padded by 2."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10))
+
+
+# --- chapter 3: the pieces of the 1998 network ----------------------------------------------------
 
 class ScaledTanh(nn.Module):
-    """LeNet-5's squashing function ``f(a) = A tanh(S a)`` with A = 1.7159 and S = 2/3, chosen so
-    that f(1) = 1 and f(-1) = -1 and the gain is close to 1 around the origin."""
+    """LeNet-5's squashing function f(a) = A tanh(S a) with A = 1.7159 and S = 2/3, so that
+    f(1) = 1 and f(-1) = -1."""
 
-    def __init__(self, A: float = 1.7159, S: float = 2 / 3):
+    def __init__(self, A: float = 1.7159, S: float = 2 / 3) -> None:
         super().__init__()
         self.A, self.S = A, S
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.A * torch.tanh(self.S * x)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"A={self.A}, S={self.S:.4f}"
 
 
 class Subsampling(nn.Module):
-    """LeNet-5's S2/S4 layer: average each non-overlapping 2x2 block, multiply by a trainable
-    coefficient and add a trainable bias, one of each per feature map (2 parameters per map).
+    """LeNet-5's S2/S4: average each 2x2 block, multiply by a trainable coefficient and add a
+    trainable bias, one of each per feature map. Starts as a plain average (1 and 0)."""
 
-    The paper adds the four inputs; averaging only rescales the coefficient by 4. Starts as a plain
-    average (coefficient 1, bias 0).
-    """
-
-    def __init__(self, channels: int, kernel_size: int = 2):
+    def __init__(self, channels: int, kernel_size: int = 2) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.avg_pool2d(x, self.kernel_size)
         return pooled * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"channels={self.weight.numel()}, kernel_size={self.kernel_size}"
 
 
-#: Table I of the paper: for each of C3's 16 maps, the S2 maps (0-5) it reads. Maps 0-5 read three
-#: neighbouring maps, 6-11 four neighbouring maps, 12-14 four non-neighbouring maps, 15 all six.
+# Table I of the paper: for each of C3's 16 maps, the S2 maps (0-5) it reads.
 C3_TABLE = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
-    (0, 1, 2, 3, 4, 5),
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),  # three neighbours
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),  # four
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),  # four, not neighbours
+    (0, 1, 2, 3, 4, 5),  # all six
 )
 
 
-def c3_connection_mask(table=C3_TABLE, in_channels: int = 6) -> torch.Tensor:
-    """Boolean ``out x in`` matrix: ``mask[o, i]`` is True when output map o reads input map i."""
+def c3_connection_mask(table: tuple = C3_TABLE, in_channels: int = 6) -> torch.Tensor:
+    """Boolean out x in matrix: mask[o, i] is True when output map o reads input map i."""
     mask = torch.zeros(len(table), in_channels, dtype=torch.bool)
     for o, inputs in enumerate(table):
         mask[o, list(inputs)] = True
@@ -84,55 +123,46 @@ def c3_connection_mask(table=C3_TABLE, in_channels: int = 6) -> torch.Tensor:
 class PartialConv2d(nn.Module):
     """A convolution in which each output map reads only some input maps (LeNet-5's C3).
 
-    Only the connected kernels are stored: ``weight`` has shape ``(connections, F, F)`` (60 x 5 x 5
-    for C3), so ``parameters()`` and the optimizer see exactly the paper's 60*25 + 16 = 1,516
-    numbers, with no special counting. ``full_weight()`` scatters them into an ordinary
-    ``out x in x F x F`` kernel whose unconnected entries are zero, and the forward pass is a plain
-    ``conv2d`` with it: a masked 6->16 convolution.
+    Only the connected kernels are parameters: weight is connections x F x F (60 x 5 x 5 for C3).
+    The forward pass scatters them into an ordinary out x in x F x F kernel with zeros where there is
+    no connection and runs a plain conv2d: a masked convolution.
     """
 
-    def __init__(self, connections, in_channels: int, kernel_size: int = 5):
+    def __init__(self, mask: torch.Tensor, kernel_size: int = 5) -> None:
         super().__init__()
-        mask = torch.as_tensor(connections, dtype=torch.bool)
-        if mask.dim() != 2 or mask.shape[1] != in_channels:
-            raise ValueError(f"connections must be an out x in boolean table with in = {in_channels} "
-                             f"columns; got shape {tuple(mask.shape)}.")
-        if not mask.any(dim=1).all():
-            raise ValueError("every output map needs at least one input map in the connection table.")
-        out_index, in_index = mask.nonzero(as_tuple=True)
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if mask.dim() != 2 or not mask.any(dim=1).all():
+            raise ValueError(f"mask must be an out x in boolean table in which every output map reads "
+                             f"at least one input map; got shape {tuple(mask.shape)}.")
+        self.out_channels, self.in_channels = mask.shape
+        self.kernel_size = kernel_size
         self.register_buffer("mask", mask)
-        self.register_buffer("out_index", out_index)
-        self.register_buffer("in_index", in_index)
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, mask.shape[0], kernel_size
-        self.weight = nn.Parameter(torch.empty(len(out_index), kernel_size, kernel_size))
+        self.register_buffer("out_index", mask.nonzero()[:, 0])
+        self.register_buffer("in_index", mask.nonzero()[:, 1])
+        self.weight = nn.Parameter(torch.empty(int(mask.sum()), kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(self.out_channels))
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        """The paper's initialisation: uniform in +-2.4 / fan-in, fan-in counted per output map."""
-        fan_in = self.mask.sum(dim=1) * self.kernel_size ** 2
+        # the paper's initialisation: uniform in +-2.4 / fan-in, fan-in counted per output map
+        bound = 2.4 / (mask.sum(dim=1) * kernel_size ** 2)
         with torch.no_grad():
-            bound = 2.4 / fan_in.float()
-            self.weight.copy_((torch.rand_like(self.weight) * 2 - 1) * bound[self.out_index].view(-1, 1, 1))
-            self.bias.copy_((torch.rand_like(self.bias) * 2 - 1) * bound)
+            self.weight.uniform_(-1, 1).mul_(bound[self.out_index].view(-1, 1, 1))
+            self.bias.uniform_(-1, 1).mul_(bound)
 
     def full_weight(self) -> torch.Tensor:
-        """The equivalent dense ``out x in x F x F`` kernel (zeros where there is no connection)."""
+        """The equivalent dense out x in x F x F kernel (zeros where there is no connection)."""
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        dense = self.weight.new_zeros(shape)
-        return dense.index_put((self.out_index, self.in_index), self.weight)
+        return self.weight.new_zeros(shape).index_put((self.out_index, self.in_index), self.weight)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.full_weight(), self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"connections={self.weight.shape[0]} of {self.in_channels * self.out_channels}")
+                f"connections={self.weight.shape[0]} of {self.mask.numel()}")
 
 
-# The paper's RBF centres are "a stylized image of the corresponding character class drawn on a 7x12
-# bitmap" with +1/-1 pixels. The paper does not print them; these are our own drawings of 0-9.
-_GLYPHS = {
+# The RBF centres: a stylised 7x12 bitmap of each digit, in the style of the paper's Fig. 3
+# (our own drawings), one string of 12 rows per digit.
+DIGIT_GLYPHS = {
     0: "....... ..###.. .#...#. #.....# #.....# #.....# #.....# #.....# #.....# .#...#. ..###.. .......",
     1: "....... ...#... ..##... .#.#... ...#... ...#... ...#... ...#... ...#... ...#... .#####. .......",
     2: "....... .#####. #.....# ......# ......# .....#. ....#.. ...#... ..#.... .#..... ####### .......",
@@ -145,25 +175,24 @@ _GLYPHS = {
     9: "....... .#####. #.....# #.....# #.....# #.....# .###### ......# ......# .....#. .####.. .......",
 }
 
-#: 10 x 84 tensor of +1/-1: the RBF centre of each digit, a 12-row x 7-column bitmap read row by row.
+# 10 x 84: +1 for ink, -1 for background, each bitmap read row by row.
 DIGIT_CODES = torch.tensor(
-    [[1.0 if ch == "#" else -1.0 for ch in _GLYPHS[d].replace(" ", "")] for d in range(10)])
+    [[1.0 if ch == "#" else -1.0 for ch in DIGIT_GLYPHS[d].replace(" ", "")] for d in range(10)])
 
 
 class RBFOutput(nn.Module):
-    """The paper's output layer: each class i scores the squared distance between F6's 84 outputs
-    and a fixed +1/-1 code, ``y_i = sum_j (x_j - w_ij)^2``. The codes are a buffer, not parameters
-    (0 trainable). Returns ``-y`` so that the largest score is the prediction and
-    ``nn.CrossEntropyLoss`` on it is (up to the paper's constant j term) the paper's criterion."""
+    """The paper's output layer: class i scores y_i = sum_j (x_j - w_ij)^2, the squared distance
+    between F6's 84 outputs and a fixed code. The codes are a buffer, set by hand, not trained.
+    Returns -y, so the largest score is the prediction and cross-entropy applies."""
 
-    def __init__(self, codes: torch.Tensor = DIGIT_CODES):
+    def __init__(self, codes: torch.Tensor = DIGIT_CODES) -> None:
         super().__init__()
         self.register_buffer("codes", codes.clone())
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return -(x.unsqueeze(1) - self.codes).pow(2).sum(dim=-1)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.codes.shape[1]}, classes={self.codes.shape[0]}"
 
 
@@ -171,20 +200,18 @@ class LeNet5(nn.Sequential):
     """The faithful LeNet-5 (LeCun et al., 1998) for 1x32x32 input (MNIST padded by 2).
 
     C1 conv 6@5x5 -> S2 subsampling -> C3 partial conv 16@5x5 -> S4 subsampling -> C5 conv 120@5x5
-    -> F6 dense 84 -> output, with the scaled tanh after every layer up to F6 (the paper squashes
-    after the subsampling layers too). ``output="dense"`` (default) ends in ``nn.Linear(84, 10)``;
-    ``output="rbf"`` ends in the paper's fixed RBF units. Weights start as in the paper, uniform in
-    +-2.4 / fan-in. Per-layer parameters: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164,
-    output 850 (dense) or 0 (RBF).
+    -> F6 dense 84 -> output, with the scaled tanh after every layer up to F6. output="rbf" ends in
+    the paper's fixed RBF units; output="dense" (our default) in a trainable nn.Linear(84, 10).
+    Weights start as in the paper, uniform in +-2.4 / fan-in.
     """
 
-    def __init__(self, output: str = "dense"):
+    def __init__(self, output: str = "dense") -> None:
         if output not in ("dense", "rbf"):
             raise ValueError(f"output must be 'dense' or 'rbf', got {output!r}.")
         super().__init__(OrderedDict([
             ("c1", nn.Conv2d(1, 6, kernel_size=5)), ("c1_act", ScaledTanh()),
             ("s2", Subsampling(6)), ("s2_act", ScaledTanh()),
-            ("c3", PartialConv2d(c3_connection_mask(), in_channels=6, kernel_size=5)), ("c3_act", ScaledTanh()),
+            ("c3", PartialConv2d(c3_connection_mask(), kernel_size=5)), ("c3_act", ScaledTanh()),
             ("s4", Subsampling(16)), ("s4_act", ScaledTanh()),
             ("c5", nn.Conv2d(16, 120, kernel_size=5)), ("c5_act", ScaledTanh()),
             ("flatten", nn.Flatten()),
@@ -193,11 +220,11 @@ class LeNet5(nn.Sequential):
         ]))
         for layer in (self.c1, self.c5, self.f6, self.output):
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                bound = 2.4 / (layer.weight[0].numel())
+                bound = 2.4 / layer.weight[0].numel()  # fan-in of one output unit
                 nn.init.uniform_(layer.weight, -bound, bound)
                 nn.init.uniform_(layer.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1:] != (1, 32, 32):
             raise ShapeError(f"LeNet5 expects a batch of 1x32x32 images (N x 1 x 32 x 32), got "
                              f"{tuple(x.shape)}. Pad 28x28 MNIST by 2 pixels on each side, e.g. "
@@ -205,7 +232,7 @@ class LeNet5(nn.Sequential):
         return super().forward(x)
 
 
-# --- the configurable family ----------------------------------------------------------------------
+# --- package only: the configurable family -------------------------------------------------------
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "scaled_tanh": ScaledTanh,
@@ -239,13 +266,13 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
                dropout: float = 0.0, in_channels: int = 1, image_size: int = 28,
                num_classes: int = 10, padding: int | None = None) -> nn.Sequential:
     """LeNet as an ``nn.Sequential`` with named layers:
-    conv1(5x5, 6) -> act -> pool -> conv2(5x5, 16) -> act -> pool -> flatten -> fc1 120 -> act ->
-    fc2 84 -> act -> fc3 num_classes.
+    conv1(5x5, 6) -> act1 -> pool1 -> conv2(5x5, 16) -> act2 -> pool2 -> flatten -> fc1 120 -> act3
+    -> fc2 84 -> act4 -> fc3 num_classes.
 
     ``batch_norm`` puts BatchNorm after each conv and hidden dense layer, before the activation (as
     d2l does); ``dropout > 0`` puts Dropout before fc1 and fc2. ``padding`` of the first conv defaults
-    to 2 for images smaller than 32 (d2l's 'same' padding: 28x28 stays 28x28) and to 0 from 32 up
-    (LeNet-5's unpadded C1). With the defaults this is exactly d2l's LeNet.
+    to 2 for images smaller than 32 (28x28 stays 28x28) and to 0 from 32 up (LeNet-5's unpadded C1).
+    With the defaults it has the layer shapes and parameter count of ``lenet_d2l()``.
     """
     for name, value in (("in_channels", in_channels), ("image_size", image_size), ("num_classes", num_classes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -278,11 +305,6 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
     return nn.Sequential(OrderedDict(layers))
 
 
-def lenet_d2l(activation: str = "sigmoid", pool: str = "avg") -> nn.Sequential:
-    """d2l's LeNet for 28x28 Fashion-MNIST: sigmoid, average pooling, first conv padded by 2."""
-    return make_lenet(activation=activation, pool=pool)
-
-
 def lenet_relu_avg() -> nn.Sequential:
     """The ReLU + average-pooling LeNet of the sources: 28x28 input without padding, so the second
     pooling leaves 16x4x4 = 256 features for fc1."""
@@ -302,15 +324,3 @@ def lenet_modern(activation: str = "relu", pool: str = "max", batch_norm: bool =
     """LeNet with today's defaults: ReLU, max pooling and batch norm (each can be switched)."""
     return make_lenet(activation=activation, pool=pool, batch_norm=batch_norm, dropout=dropout,
                       in_channels=in_channels, image_size=image_size, num_classes=num_classes)
-
-
-def mlp(num_inputs: int = 784, num_hiddens=(256,), num_classes: int = 10,
-        activation: str = "relu") -> nn.Sequential:
-    """A multilayer perceptron baseline: flatten, then dense layers (d2l's MLP has one hidden
-    layer of 256 units)."""
-    sizes = [num_inputs, *num_hiddens]
-    layers = [("flatten", nn.Flatten())]
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-        layers += [(f"fc{i}", nn.Linear(n_in, n_out)), (f"act{i}", make_activation(activation))]
-    layers.append((f"fc{len(sizes)}", nn.Linear(sizes[-1], num_classes)))
-    return nn.Sequential(OrderedDict(layers))

@@ -1,4 +1,5 @@
-"""Shape arithmetic for convolution and pooling, and a layer-by-layer trace of any network.
+"""Shape arithmetic for convolution and pooling, parameter counts, and a layer-by-layer trace.
+Chapter 2 writes ``ShapeError``, ``conv_out``, ``pool_out`` and ``trace`` in its ``#@save`` cells.
 
 The one formula behind every shape in LeNet: a window of size F slides with stride S over an input
 of size W padded by P on each side, and fits ``O = (W - F + 2P) / S + 1`` times.
@@ -7,15 +8,16 @@ of size W padded by P on each side, and fits ``O = (W - F + 2P) / S + 1`` times.
 28
 >>> pool_out(28, 2)           # 2x2 pooling with stride 2 halves it
 14
->>> from lenet_utils.models import lenet_d2l
->>> print(trace(lenet_d2l(), (1, 1, 28, 28)))   # every layer's output shape and parameters
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from .device import evaluating
 from .tables import format_table
 
 __all__ = [
@@ -28,57 +30,42 @@ class ShapeError(ValueError):
     """A layer setting that cannot work for the given input size."""
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ShapeError(f"{name} must be at least {minimum}, got {value}.")
-
-
-def _window_out(kind, W, F, P, S, allow_floor):
-    _check_int("W (input size)", W, 1)
-    _check_int("F (window size)", F, 1)
-    _check_int("P (padding)", P, 0)
-    _check_int("S (stride)", S, 1)
-    padded = W + 2 * P
-    if F > padded:
-        raise ShapeError(
-            f"{kind} window F={F} is larger than the padded input W + 2P = {W} + 2*{P} = {padded}: "
-            f"it fits nowhere. Use F <= {padded}, or pad by at least P = {-(-(F - W) // 2)}.")
-    span = padded - F
-    if span % S and not allow_floor:
-        floored = span // S + 1
-        raise ShapeError(
-            f"(W - F + 2P)/S + 1 = ({W} - {F} + 2*{P})/{S} + 1 = {span / S + 1:g} is not an integer: "
-            f"the last window would hang over the edge. PyTorch floors it (ceil_mode=False, the "
-            f"default): it gives {floored} and never looks at the last {span % S} row(s)/column(s) "
-            f"of the padded input. Pass allow_floor=True to get PyTorch's {floored}, or choose P and S "
-            f"so that S divides W - F + 2P.")
-    return span // S + 1
-
-
 def conv_out(W: int, F: int, P: int = 0, S: int = 1, *, allow_floor: bool = False) -> int:
-    """Output size of a convolution: ``(W - F + 2P) / S + 1``.
-
-    W: input height (or width), F: kernel size, P: zero padding on each side, S: stride.
-    Raises ``ShapeError`` when the kernel is larger than the padded input, and when the division is
-    not exact, unless ``allow_floor=True`` (then it floors, exactly as ``nn.Conv2d`` does).
-    """
-    return _window_out("convolution", W, F, P, S, allow_floor)
+    """Output size of a convolution: O = (W - F + 2P) / S + 1 (W input size, F kernel size,
+    P zero padding on each side, S stride). Refuses a window that fits nowhere, and a division
+    that is not exact unless allow_floor=True (then it floors, as nn.Conv2d does)."""
+    for name, value, least in (("W (input size)", W, 1), ("F (window size)", F, 1),
+                               ("P (padding)", P, 0), ("S (stride)", S, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ShapeError(f"{name} must be an int of at least {least}, got {value!r}.")
+    if F > W + 2 * P:
+        raise ShapeError(f"the window F={F} is larger than the padded input W + 2P = {W} + 2*{P} = "
+                         f"{W + 2 * P}: it fits nowhere. Use F <= {W + 2 * P}, or pad by at least "
+                         f"P = {-(-(F - W) // 2)}.")
+    O = (W - F + 2 * P) / S + 1
+    if O != int(O) and not allow_floor:
+        raise ShapeError(f"(W - F + 2P)/S + 1 = ({W} - {F} + 2*{P})/{S} + 1 = {O:g} is not an integer: "
+                         f"the last window would hang over the edge. PyTorch floors it (ceil_mode=False, "
+                         f"the default): it gives {int(O)} and never looks at the last "
+                         f"{(W - F + 2 * P) % S} row(s)/column(s) of the padded input. Pass "
+                         f"allow_floor=True to get PyTorch's {int(O)}, or choose P and S so that S "
+                         f"divides W - F + 2P.")
+    return int(O)
 
 
 def pool_out(W: int, F: int, P: int = 0, S: int | None = None, *, allow_floor: bool = False) -> int:
-    """Output size of a pooling layer; like ``conv_out`` but the stride defaults to the window size.
-
-    Also enforces PyTorch's rule for pooling that the padding is at most half the window.
-    """
-    S = F if S is None else S
-    _check_int("F (window size)", F, 1)
-    _check_int("P (padding)", P, 0)
+    """Output size of a pooling layer: the same formula, with the stride defaulting to the window
+    size (non-overlapping windows). PyTorch also refuses padding of more than half the window."""
+    O = conv_out(W, F, P, F if S is None else S, allow_floor=allow_floor)
     if 2 * P > F:
         raise ShapeError(f"pooling padding P={P} is more than half the window F={F}; PyTorch refuses "
                          f"this (the window would see only padding). Use P <= {F // 2}.")
-    return _window_out("pooling", W, F, P, S, allow_floor)
+    return O
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ShapeError(f"{name} must be a positive int, got {value!r}.")
 
 
 def conv_params(in_channels: int, out_channels: int, kernel_size: int, bias: bool = True) -> int:
@@ -86,14 +73,14 @@ def conv_params(in_channels: int, out_channels: int, kernel_size: int, bias: boo
     plus one bias per output channel."""
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("kernel_size", kernel_size)):
-        _check_int(name, value, 1)
+        _check_count(name, value)
     return in_channels * out_channels * kernel_size ** 2 + (out_channels if bias else 0)
 
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """Parameters of a dense layer: an ``out x in`` weight matrix plus one bias per output."""
-    _check_int("in_features", in_features, 1)
-    _check_int("out_features", out_features, 1)
+    _check_count("in_features", in_features)
+    _check_count("out_features", out_features)
     return in_features * out_features + (out_features if bias else 0)
 
 
@@ -102,24 +89,24 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def _shape_str(shape) -> str:
+def _shape_str(shape: Sequence[int]) -> str:
     return "×".join(str(s) for s in shape)
 
 
 @dataclass(frozen=True)
 class LayerRow:
-    """One layer of a trace: its name in the module tree, class name, output shape and parameters."""
+    """One layer of a trace: its name, class name, output shape and parameter count."""
 
     name: str
     type: str
-    output_shape: tuple
+    output_shape: tuple[int, ...]
     num_params: int
 
 
 class Trace(list):
     """The rows of ``trace`` (a list of ``LayerRow``); ``print`` it for a table."""
 
-    def __init__(self, rows, input_shape):
+    def __init__(self, rows: Sequence[LayerRow], input_shape: Sequence[int]) -> None:
         super().__init__(rows)
         self.input_shape = tuple(input_shape)
 
@@ -127,59 +114,38 @@ class Trace(list):
     def total_params(self) -> int:
         return sum(r.num_params for r in self)
 
-    def shapes(self, per_example: bool = True) -> list:
+    def shapes(self, per_example: bool = True) -> list[tuple[int, ...]]:
         """Output shapes in order, without the batch dimension by default."""
         return [r.output_shape[1:] if per_example else r.output_shape for r in self]
 
-    def __str__(self):
+    def __str__(self) -> str:
         rows = [(r.name, r.type, _shape_str(r.output_shape), f"{r.num_params:,}") for r in self]
         rows.append(("total", "", "", f"{self.total_params:,}"))
         header = f"input: {_shape_str(self.input_shape)}\n"
         return header + format_table(["layer", "type", "output shape", "parameters"], rows, "lllr")
 
-    def _repr_pretty_(self, p, cycle):  # IPython's pretty printer, no IPython import needed
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's pretty printer
         p.text(str(self))
 
 
-def _leaves(net):
-    return [(name, m) for name, m in net.named_modules() if not list(m.children())]
-
-
-def trace(net: nn.Module, input_shape, dtype=torch.float32) -> Trace:
-    """Run one real forward pass on zeros of ``input_shape`` (batch dimension included, e.g.
-    ``(1, 1, 28, 28)``) and record every leaf module's output shape and parameter count.
-
-    Forward hooks see exactly what PyTorch computes, so the shapes are never guessed; a module that
-    is called twice gives two rows. The network is put in eval mode for the pass (so batch norm
-    accepts a batch of one) and restored afterwards.
-    """
-    if isinstance(input_shape, torch.Size):
-        input_shape = tuple(input_shape)
-    if not isinstance(input_shape, (tuple, list)) or not all(
-            isinstance(s, int) and s > 0 for s in input_shape):
+def trace(net: nn.Module, input_shape: tuple[int, ...]) -> Trace:
+    """Push a batch of zeros of input_shape (batch dimension included, e.g. (1, 1, 28, 28)) through
+    the net's layers one by one, in eval mode, and record each layer's name, type, output shape and
+    number of parameters."""
+    if not all(isinstance(s, int) and s > 0 for s in input_shape):
         raise ShapeError(f"input_shape must be a tuple of positive ints including the batch "
                          f"dimension, e.g. (1, 1, 28, 28); got {input_shape!r}.")
-    rows, handles = [], []
-    for name, module in _leaves(net):
-        def hook(mod, inputs, output, name=name):
-            shape = tuple(output.shape) if torch.is_tensor(output) else ()
-            rows.append(LayerRow(name, type(mod).__name__, shape, count_parameters(mod)))
-        handles.append(module.register_forward_hook(hook))
-    was_training = net.training
-    try:
-        param = next(net.parameters(), None)
-        device = param.device if param is not None else "cpu"
-        net.eval()
-        with torch.no_grad():
+    param = next(net.parameters(), None)
+    X = torch.zeros(input_shape, device=param.device if param is not None else "cpu")
+    rows = []
+    with evaluating(net), torch.no_grad():
+        for name, layer in net.named_children():
             try:
-                net(torch.zeros(input_shape, dtype=dtype, device=device))
+                X = layer(X)
             except RuntimeError as err:
-                done = f" after layer '{rows[-1].name}' ({_shape_str(rows[-1].output_shape)})" if rows else ""
-                raise ShapeError(f"forward pass on input {_shape_str(input_shape)} failed{done}: {err}") from err
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
+                where = f"after layer '{rows[-1].name}' ({_shape_str(rows[-1].output_shape)})" if rows else "at the first layer"
+                raise ShapeError(f"input {_shape_str(input_shape)} does not fit {where}: {err}") from err
+            rows.append(LayerRow(name, type(layer).__name__, tuple(X.shape), count_parameters(layer)))
     return Trace(rows, input_shape)
 
 
@@ -190,11 +156,11 @@ class ParameterTable(list):
     def total(self) -> int:
         return sum(r[3] for r in self)
 
-    def __str__(self):
+    def __str__(self) -> str:
         rows = [(n, t, s, f"{c:,}") for n, t, s, c in self] + [("total", "", "", f"{self.total:,}")]
         return format_table(["layer", "type", "weights", "parameters"], rows, "lllr")
 
-    def _repr_pretty_(self, p, cycle):
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
 
 
@@ -203,9 +169,8 @@ def parameter_table(net: nn.Module, trainable_only: bool = True) -> ParameterTab
     e.g. ``conv1  Conv2d  6×1×5×5 + 6  156``. Layers without parameters are left out."""
     rows = []
     for name, module in net.named_modules():
-        own = [(pname, p) for pname, p in module.named_parameters(recurse=False)
-               if p.requires_grad or not trainable_only]
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad or not trainable_only]
         if own:
-            shapes = " + ".join(_shape_str(p.shape) for _, p in own)
-            rows.append((name, type(module).__name__, shapes, sum(p.numel() for _, p in own)))
+            shapes = " + ".join(_shape_str(p.shape) for p in own)
+            rows.append((name, type(module).__name__, shapes, sum(p.numel() for p in own)))
     return ParameterTable(rows)

@@ -10,7 +10,7 @@ import torch  # noqa: E402
 
 from lenet_utils.features import (architecture_figure, capture_feature_maps, shift_images,  # noqa: E402
                                  show_connection_table, show_feature_maps, show_kernels)
-from lenet_utils.models import LeNet5, c3_connection_mask, lenet_d2l  # noqa: E402
+from lenet_utils.models import LeNet5, c3_connection_mask, make_lenet  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -64,5 +64,5 @@ def test_pictures_draw_the_right_things():
     fig = architecture_figure(net, (1, 1, 32, 32))
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"INPUT", "C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT", "6@28×28", "16@5×5", "84"} <= texts
-    texts = {t.get_text() for t in architecture_figure(lenet_d2l(), (1, 1, 28, 28)).axes[0].texts}
+    texts = {t.get_text() for t in architecture_figure(make_lenet(), (1, 1, 28, 28)).axes[0].texts}
     assert {"CONV1", "6@28×28", "POOL2", "16@5×5", "FC3"} <= texts

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from lenet_utils.models import (C3_TABLE, DIGIT_CODES, LeNet5, PartialConv2d, RBFOutput, ScaledTanh,
-                                Subsampling, c3_connection_mask, lenet_cifar10, lenet_d2l, lenet_modern,
-                                lenet_relu_avg, make_lenet, mlp)
+from lenet_utils.models import (C3_TABLE, DIGIT_CODES, DIGIT_GLYPHS, LeNet5, PartialConv2d, RBFOutput,
+                                ScaledTanh, Subsampling, c3_connection_mask, lenet_cifar10, lenet_d2l,
+                                lenet_modern, lenet_relu_avg, make_lenet, mlp, small_cnn)
 from lenet_utils.shapes import ShapeError, conv_params, count_parameters, linear_params, parameter_table, trace
 
 
@@ -47,7 +47,7 @@ def test_c3_connection_table_is_table_one_of_the_paper():
 
 def test_partial_conv_is_a_masked_conv():
     torch.manual_seed(0)
-    c3 = PartialConv2d(c3_connection_mask(), in_channels=6)
+    c3 = PartialConv2d(c3_connection_mask())
     dense = nn.Conv2d(6, 16, 5)
     with torch.no_grad():
         dense.weight.copy_(c3.full_weight())
@@ -62,13 +62,15 @@ def test_partial_conv_is_a_masked_conv():
 
 def test_partial_conv_init_follows_fan_in():
     torch.manual_seed(0)
-    c3 = PartialConv2d(c3_connection_mask(), in_channels=6)
+    c3 = PartialConv2d(c3_connection_mask())
     bounds = 2.4 / (c3.mask.sum(dim=1).float() * 25)
-    assert torch.all(c3.weight.abs().amax(dim=(1, 2)) <= bounds[c3.out_index])
-    with pytest.raises(ValueError, match="at least one input"):
-        PartialConv2d(torch.zeros(2, 6, dtype=torch.bool), in_channels=6)
-    with pytest.raises(ValueError, match="in = 6"):
-        PartialConv2d(torch.ones(2, 5, dtype=torch.bool), in_channels=6)
+    largest = c3.weight.abs().amax(dim=(1, 2))
+    assert torch.all(largest <= bounds[c3.out_index]) and torch.all(largest > 0.5 * bounds[c3.out_index])
+    assert torch.all(c3.bias.abs() <= bounds)
+    with pytest.raises(ValueError, match="at least one input map"):
+        PartialConv2d(torch.tensor([[True, False], [False, False]]))
+    with pytest.raises(ValueError, match="out x in boolean table"):
+        PartialConv2d(torch.ones(6, dtype=torch.bool))
 
 
 def test_scaled_tanh():
@@ -97,6 +99,8 @@ def test_subsampling_is_average_times_coefficient_plus_bias():
 
 def test_rbf_output_scores_distance_to_fixed_codes():
     assert DIGIT_CODES.shape == (10, 84) and set(DIGIT_CODES.unique().tolist()) == {-1.0, 1.0}
+    assert all(len(DIGIT_GLYPHS[d].split()) == 12 and {len(r) for r in DIGIT_GLYPHS[d].split()} == {7}
+               for d in range(10))  # 12 rows of 7 pixels, as in the paper's Fig. 3
     assert len({tuple(c.tolist()) for c in DIGIT_CODES}) == 10
     rbf = RBFOutput()
     scores = rbf(DIGIT_CODES[[3, 7]])
@@ -147,6 +151,9 @@ def test_lenet5_learns_a_tiny_batch(output):
      conv_params(1, 6, 5) + conv_params(6, 16, 5) + linear_params(400, 120) + linear_params(120, 84)
      + linear_params(84, 10) + 2 * (6 + 16 + 120 + 84)),
     (mlp, (2, 1, 28, 28), linear_params(784, 256) + linear_params(256, 10)),
+    (small_cnn, (2, 1, 28, 28),
+     conv_params(1, 6, 5) + conv_params(6, 16, 5) + linear_params(400, 120) + linear_params(120, 84)
+     + linear_params(84, 10)),
 ])
 def test_variants_count_and_shape(make, shape, expected):
     net = make()
@@ -158,6 +165,16 @@ def test_d2l_lenet_is_d2ls_sequential():
     net = lenet_d2l()
     assert isinstance(net, nn.Sequential) and len(net) == 12
     assert net[0].padding == (2, 2) and isinstance(net[1], nn.Sigmoid) and isinstance(net[2], nn.AvgPool2d)
+    with pytest.raises(TypeError):
+        lenet_d2l("relu")  # variants are make_lenet(activation=..., pool=...)
+
+
+@pytest.mark.parametrize("plain, named", [(lenet_d2l, lambda: make_lenet()),
+                                          (small_cnn, lambda: make_lenet(activation="relu", pool="max"))])
+def test_plain_sequentials_match_make_lenet_layer_for_layer(plain, named):
+    a, b = trace(plain(), (1, 1, 28, 28)), trace(named(), (1, 1, 28, 28))
+    assert [(r.type, r.output_shape, r.num_params) for r in a] == [(r.type, r.output_shape, r.num_params) for r in b]
+    assert a.total_params == b.total_params == 61706
 
 
 def test_cifar10_variant_has_dropout_and_floors_11_to_5():
@@ -203,7 +220,7 @@ def test_make_lenet_rejects_bad_settings(kwargs, message):
 
 
 def test_mlp_layers():
-    net = mlp(num_hiddens=(256, 128), activation="sigmoid")
-    assert [type(m).__name__ for m in net] == ["Flatten", "Linear", "Sigmoid", "Linear", "Sigmoid", "Linear"]
-    assert count_parameters(net) == linear_params(784, 256) + linear_params(256, 128) + linear_params(128, 10)
+    net = mlp(num_hiddens=128)
+    assert [type(m).__name__ for m in net] == ["Flatten", "Linear", "ReLU", "Linear"]
+    assert count_parameters(net) == linear_params(784, 128) + linear_params(128, 10)
     assert not math.isnan(net(torch.rand(3, 784)).sum().item())

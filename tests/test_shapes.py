@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lenet_utils.models import lenet_cifar10, lenet_d2l, lenet_modern, mlp
+from lenet_utils.models import LeNet5, lenet_cifar10, lenet_d2l, lenet_modern, make_lenet, mlp, small_cnn
 from lenet_utils.shapes import (ShapeError, conv_out, conv_params, count_parameters, linear_params,
                                 parameter_table, pool_out, trace)
 
@@ -51,12 +51,14 @@ def test_non_integer_output_explains_pytorch_floor(W, F, P, S, kind):
 
 
 def test_bad_arguments_are_refused_with_a_reason():
-    with pytest.raises(ShapeError, match="S \\(stride\\) must be at least 1"):
+    with pytest.raises(ShapeError, match="S \\(stride\\) must be an int of at least 1, got 0"):
         conv_out(28, 5, 0, 0)
-    with pytest.raises(ShapeError, match="P \\(padding\\) must be at least 0"):
+    with pytest.raises(ShapeError, match="P \\(padding\\) must be an int of at least 0, got -1"):
         conv_out(28, 5, -1)
-    with pytest.raises(TypeError, match="must be an int"):
+    with pytest.raises(ShapeError, match="W \\(input size\\) must be an int of at least 1, got 28.0"):
         conv_out(28.0, 5)
+    with pytest.raises(ShapeError, match="F \\(window size\\) must be an int"):
+        pool_out(28, True)
     with pytest.raises(ShapeError, match="more than half the window"):
         pool_out(10, 2, P=2)
 
@@ -80,7 +82,7 @@ def test_trace_reproduces_d2l_lenet():
 
 @pytest.mark.parametrize("make, shape", [
     (lenet_d2l, (2, 1, 28, 28)), (lenet_cifar10, (3, 3, 32, 32)), (lenet_modern, (1, 1, 28, 28)),
-    (mlp, (4, 1, 28, 28)),
+    (mlp, (4, 1, 28, 28)), (small_cnn, (2, 1, 28, 28)), (LeNet5, (2, 1, 32, 32)),
 ])
 def test_trace_agrees_with_a_plain_forward_pass(make, shape):
     torch.manual_seed(0)
@@ -92,33 +94,40 @@ def test_trace_agrees_with_a_plain_forward_pass(make, shape):
         x = layer(x)
         assert (row.name, row.output_shape, row.num_params) == (name, tuple(x.shape), count_parameters(layer))
     assert rows.total_params == count_parameters(net)
+    assert tuple(net(torch.zeros(shape)).shape) == rows[-1].output_shape
 
 
-def test_trace_restores_training_mode_and_removes_hooks():
+def test_trace_runs_in_eval_mode_and_restores_training_mode():
     net = lenet_modern()
     net.train()
+    before = net.bn1.running_mean.clone()
     trace(net, (1, 1, 28, 28))  # batch norm would refuse a batch of one in training mode
-    assert net.training
-    assert all(not m._forward_hooks for m in net.modules())
+    assert net.training and all(m.training for m in net.modules())
+    assert torch.equal(net.bn1.running_mean, before)  # statistics untouched by the zeros
+    net.eval()
+    trace(net, (1, 1, 28, 28))
+    assert not net.training
 
 
 def test_trace_table_is_plain_and_deterministic():
-    text = str(trace(lenet_d2l(), (1, 1, 28, 28)))
-    assert text == str(trace(lenet_d2l(), (1, 1, 28, 28)))
+    text = str(trace(make_lenet(), (1, 1, 28, 28)))
+    assert text == str(trace(make_lenet(), (1, 1, 28, 28)))
     assert text.splitlines()[0] == "input: 1×1×28×28"
     assert "fc1      Linear     1×120             48,120" in text
     assert text.splitlines()[-1].split() == ["total", "61,706"]
 
 
 def test_trace_reports_the_layer_where_shapes_break():
-    with pytest.raises(ShapeError, match="after layer 'flatten'"):
-        trace(lenet_d2l(), (1, 1, 32, 32))  # 32x32 gives 16x6x6 = 576 features, fc1 wants 400
+    with pytest.raises(ShapeError, match=r"does not fit after layer 'flatten' \(1×576\)"):
+        trace(make_lenet(), (1, 1, 32, 32))  # 32x32 gives 16x6x6 = 576 features, fc1 wants 400
+    with pytest.raises(ShapeError, match="does not fit at the first layer"):
+        trace(lenet_d2l(), (1, 3, 28, 28))  # three channels for a one-channel conv
     with pytest.raises(ShapeError, match="tuple of positive ints"):
         trace(lenet_d2l(), (28, 28.0))
 
 
 def test_parameter_table_lists_owners_of_parameters():
-    table = parameter_table(lenet_d2l())
+    table = parameter_table(make_lenet())
     assert [(r[0], r[3]) for r in table] == [("conv1", 156), ("conv2", 2416), ("fc1", 48120),
                                              ("fc2", 10164), ("fc3", 850)]
     assert table[0][2] == "6×1×5×5 + 6"
