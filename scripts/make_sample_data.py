@@ -1,6 +1,6 @@
 """Rebuild the bundled sample in lenet_utils/sample_data from a full copy of the data sets.
 
-    python scripts/make_sample_data.py /path/to/datasets   # e.g. ../shared/datasets
+    python scripts/make_sample_data.py /path/to/datasets   # a folder with MNIST/raw and FashionMNIST/raw
 
 Writes class-balanced subsets of real MNIST and Fashion-MNIST images as gzipped IDX files in
 torchvision's layout, so the package reads them exactly like the full sets.
@@ -11,7 +11,8 @@ import gzip
 import struct
 from pathlib import Path
 
-from lenet_utils.data import IDX_FILES, SAMPLE_DIR, balanced_subset, dataset_info, load_tensors
+from lenet_utils.data import balanced_subset, load_tensors
+from lenet_utils.sources import IDX_FILES, SAMPLE_DIR, dataset_info
 
 SIZES = {True: 3000, False: 1000}  # train / test images per data set
 

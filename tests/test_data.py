@@ -1,24 +1,28 @@
 """Data: where it comes from, what goes wrong, and how batches are served."""
 
 import gzip
+import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from lenet_utils import data
+from lenet_utils import data, sources
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+FULL_DATA = os.environ.get(sources.DATA_ENV)
+SAMPLE_SIZES = {True: 3000, False: 1000}  # scripts/make_sample_data.py: train / test images per set
 
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """No LENET_DATA_DIR, an empty project data folder, no network, a fresh load cache."""
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.delenv(data.STRICT_ENV, raising=False)
-    monkeypatch.setenv(data.OFFLINE_ENV, "1")
-    monkeypatch.setattr(data, "default_data_dir", lambda: tmp_path / "project-data")
+    monkeypatch.delenv(sources.DATA_ENV, raising=False)
+    monkeypatch.delenv(sources.STRICT_ENV, raising=False)
+    monkeypatch.setenv(sources.OFFLINE_ENV, "1")
+    monkeypatch.setattr(sources, "default_data_dir", lambda: tmp_path / "project-data")
+    monkeypatch.setattr(data, "_announced", set())
     data._load_cached.cache_clear()
     yield tmp_path
     data._load_cached.cache_clear()
@@ -26,24 +30,24 @@ def isolated(tmp_path, monkeypatch):
 
 def copy_sample(name, dest: Path) -> Path:
     """A torchvision-layout copy of the bundled sample of ``name`` under ``dest``."""
-    folder = data.dataset_info(name).folder
-    shutil.copytree(data.SAMPLE_DIR / folder, dest / folder)
+    folder = sources.dataset_info(name).folder
+    shutil.copytree(sources.SAMPLE_DIR / folder, dest / folder)
     return dest / folder / "raw"
 
 
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(ValueError, match="Did you mean 'mnist'.*fashion-mnist"):
-        data.dataset_info("mnsit")
+        sources.dataset_info("mnsit")
 
 
 def test_names_are_forgiving():
-    assert data.dataset_info("FashionMNIST") is data.DATASETS["fashion-mnist"]
-    assert data.dataset_info("CIFAR-10") is data.DATASETS["cifar10"]
+    assert sources.dataset_info("FashionMNIST") is sources.DATASETS["fashion-mnist"]
+    assert sources.dataset_info("CIFAR-10") is sources.DATASETS["cifar10"]
 
 
 def test_missing_explicit_root_says_where_and_how_to_fix(isolated):
-    with pytest.raises(data.DataNotFoundError) as err:
-        data.find_data("mnist", root=isolated / "nowhere")
+    with pytest.raises(sources.DataNotFoundError) as err:
+        sources.find_data("mnist", root=isolated / "nowhere")
     message = str(err.value)
     assert str(isolated / "nowhere" / "MNIST") in message
     assert "LENET_DATA_DIR" in message and "1." in message and "2." in message and "3." in message
@@ -54,28 +58,28 @@ def test_falls_back_to_the_bundled_sample_loudly(isolated, capsys):
     out = capsys.readouterr().out
     assert "BUNDLED SAMPLE" in out and str(isolated / "project-data") in out
     assert images.dtype == torch.uint8 and images.shape[1:] == (28, 28)
-    assert 1000 <= len(images) <= 10000 and len(labels) == len(images)
+    assert len(images) == len(labels) == SAMPLE_SIZES[True]
     counts = torch.bincount(labels, minlength=10)
     assert counts.min() == counts.max(), "the sample is class-balanced"
 
 
 def test_strict_mode_refuses_the_sample(isolated, monkeypatch):
-    monkeypatch.setenv(data.STRICT_ENV, "1")
-    with pytest.raises(data.DataNotFoundError, match="strict"):
-        data.find_data("mnist")
-    monkeypatch.delenv(data.STRICT_ENV)
-    with pytest.raises(data.DataNotFoundError, match="strict"):
-        data.find_data("mnist", strict=True)
+    monkeypatch.setenv(sources.STRICT_ENV, "1")
+    with pytest.raises(sources.DataNotFoundError, match="strict"):
+        sources.find_data("mnist")
+    monkeypatch.delenv(sources.STRICT_ENV)
+    with pytest.raises(sources.DataNotFoundError, match="strict"):
+        sources.find_data("mnist", strict=True)
 
 
 def test_no_sample_for_cifar10(isolated):
-    with pytest.raises(data.DataNotFoundError, match="no bundled sample"):
-        data.find_data("cifar10")
+    with pytest.raises(sources.DataNotFoundError, match="no bundled sample"):
+        sources.find_data("cifar10")
 
 
 def test_env_dir_with_gz_files_is_decompressed_elsewhere(isolated, monkeypatch, capsys):
     copy_sample("mnist", isolated / "env")
-    monkeypatch.setenv(data.DATA_ENV, str(isolated / "env"))
+    monkeypatch.setenv(sources.DATA_ENV, str(isolated / "env"))
     images, labels = data.load_tensors("mnist", train=False)
     assert "full data set from" in capsys.readouterr().out
     assert len(images) == len(labels) > 0
@@ -89,8 +93,43 @@ def test_truncated_gz_names_the_file(isolated):
     raw = copy_sample("mnist", isolated / "root")
     bad = raw / "train-images-idx3-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:5000])
-    with pytest.raises(data.CorruptDataError, match="train-images-idx3-ubyte.gz.*truncated or corrupt"):
+    with pytest.raises(sources.CorruptDataError, match="train-images-idx3-ubyte.gz.*truncated or corrupt"):
         data.load_tensors("mnist", root=isolated / "root")
+
+
+def test_truncated_idx_inside_a_gz_names_the_users_gz(isolated):
+    """A .gz that decompresses fine but holds a truncated IDX file: the message names the user's
+    .gz (and the decompressed copy), and the bad copy is removed so a fresh .gz replaces it."""
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(gz) as f:
+        content = f.read()
+    with gzip.open(gz, "wb") as f:
+        f.write(content[:-100])
+    with pytest.raises(sources.CorruptDataError) as err:
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+    message = str(err.value)
+    assert message.startswith(f"{gz} (decompressed to ")
+    assert f"Delete {gz} and copy" in message
+    extracted = list((isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte"))
+    assert extracted == [], "the truncated decompressed copy is not kept"
+    with gzip.open(gz, "wb") as f:  # a fresh copy of the file now loads
+        f.write(content)
+    images, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert len(images) == SAMPLE_SIZES[False]
+
+
+def test_images_and_labels_from_different_copies_name_the_users_files(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(gz) as f:
+        content = bytearray(f.read())
+    content[4:8] = (10).to_bytes(4, "big")
+    with gzip.open(gz, "wb") as f:
+        f.write(bytes(content[:8 + 10]))
+    with pytest.raises(sources.CorruptDataError, match=f"{raw / 't10k-images-idx3-ubyte.gz'} holds 1,000 "
+                                                       f"images but {gz} holds 10 labels"):
+        data.load_tensors("mnist", train=False, root=isolated / "root")
 
 
 def test_truncated_idx_names_the_file(isolated):
@@ -101,7 +140,7 @@ def test_truncated_idx_names_the_file(isolated):
         gz.unlink()
     bad = raw / "t10k-images-idx3-ubyte"
     bad.write_bytes(bad.read_bytes()[:-100])
-    with pytest.raises(data.CorruptDataError, match="t10k-images-idx3-ubyte has .* bytes but its header"):
+    with pytest.raises(sources.CorruptDataError, match="t10k-images-idx3-ubyte holds .* bytes of IDX data but its header"):
         data.load_tensors("mnist", train=False, root=isolated / "root")
 
 
@@ -109,7 +148,7 @@ def test_not_an_idx_file(isolated):
     raw = copy_sample("mnist", isolated / "root")
     with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write(b"<html>404 Not Found</html>")
-    with pytest.raises(data.CorruptDataError, match="t10k-labels-idx1-ubyte is not an IDX file"):
+    with pytest.raises(sources.CorruptDataError, match=r"t10k-labels-idx1-ubyte.gz \(decompressed to .*\) is not an IDX"):
         data.load_tensors("mnist", train=False, root=isolated / "root")
 
 
@@ -159,7 +198,8 @@ def test_load_data_in_quick_mode_uses_balanced_subsets(isolated, monkeypatch, ca
     assert (train_iter.num_examples, test_iter.num_examples) == (2000, 1000)
     assert "Quick mode" in capsys.readouterr().out
     X, y = next(iter(train_iter))
-    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32 and 0 <= X.min() <= X.max() <= 1
+    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
+    assert X.min() == 0 and X.max() == 1, "uint8 pixels 0..255 scaled to [0, 1]"
     assert torch.bincount(train_iter.y, minlength=10).tolist() == [200] * 10
 
 
@@ -167,15 +207,17 @@ def test_text_labels():
     assert data.text_labels("fashion-mnist", torch.tensor([0, 9])) == ["t-shirt", "ankle boot"]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"full data sets not found at {SHARED}")
+@pytest.mark.skipif(not FULL_DATA, reason=f"needs the full data sets: set {sources.DATA_ENV} to a folder "
+                                            f"holding MNIST/raw and FashionMNIST/raw")
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_full_data_from_env_dir(name, monkeypatch, capsys):
-    monkeypatch.setenv(data.DATA_ENV, str(SHARED))
+    monkeypatch.setenv(sources.OFFLINE_ENV, "1")
     monkeypatch.delenv("LENET_QUICK", raising=False)
     monkeypatch.setattr(data, "_announced", set())
-    train_iter, test_iter = data.load_data(name, batch_size=1000, device="cpu")
+    train_iter, test_iter = data.load_data(name, batch_size=1000, device="cpu", strict=True)
     assert (train_iter.num_examples, test_iter.num_examples) == (60000, 10000)
-    assert f"full data set from {SHARED}" in capsys.readouterr().out
+    assert f"full data set from {FULL_DATA}" in capsys.readouterr().out
+    assert torch.bincount(test_iter.y, minlength=10).min() >= 800, "all ten classes, roughly balanced"
 
 
 def test_downloads_when_the_network_allows(isolated, monkeypatch, capsys):
@@ -187,21 +229,21 @@ def test_downloads_when_the_network_allows(isolated, monkeypatch, capsys):
             calls.append((root, download))
             copy_sample("mnist", Path(root))
 
-    monkeypatch.delenv(data.OFFLINE_ENV)
-    monkeypatch.setattr(data, "_network_allows", lambda host: host == "ossci-datasets.s3.amazonaws.com")
-    fake = data.DatasetInfo("MNIST", "MNIST", FakeMNIST, data.DATASETS["mnist"].classes,
+    monkeypatch.delenv(sources.OFFLINE_ENV)
+    monkeypatch.setattr(sources, "_network_allows", lambda host: host == "ossci-datasets.s3.amazonaws.com")
+    fake = sources.DatasetInfo("MNIST", "MNIST", FakeMNIST, sources.DATASETS["mnist"].classes,
                             "ossci-datasets.s3.amazonaws.com")
-    monkeypatch.setitem(data.DATASETS, "mnist", fake)
-    source = data.find_data("mnist")
+    monkeypatch.setitem(sources.DATASETS, "mnist", fake)
+    source = sources.find_data("mnist")
     assert source.kind == "download" and source.root == isolated / "project-data"
     assert calls == [(str(isolated / "project-data"), True)]
     assert "downloaded by torchvision" in source.describe()
 
 
 def test_offline_switch_skips_the_network(isolated, monkeypatch):
-    monkeypatch.setattr(data.socket, "create_connection",
+    monkeypatch.setattr(sources.socket, "create_connection",
                         lambda *a, **k: pytest.fail("LENET_OFFLINE=1 must not touch the network"))
-    assert data.find_data("mnist").kind == "sample"
+    assert sources.find_data("mnist").kind == "sample"
 
 
 def test_copies_from_different_folders_never_mix(isolated):
@@ -220,3 +262,69 @@ def test_copies_from_different_folders_never_mix(isolated):
     images_b, _ = data.load_tensors("mnist", train=False, root=isolated / "b")
     assert len(images_b) == 100 and len(images_a) > 100
     assert torch.equal(images_a[:100], images_b)
+
+
+def test_cuda_without_a_gpu_says_what_to_do(isolated, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError, match="device='cuda'.*no CUDA GPU.*device='cpu'"):
+        data.load_data("mnist", 64, device="cuda", root=sources.SAMPLE_DIR)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(3), 2, device="cuda")
+
+
+def test_a_size_above_the_set_warns_and_uses_the_whole_set(isolated):
+    with pytest.warns(UserWarning) as caught:
+        train_iter, test_iter = data.load_data("mnist", 64, device="cpu", root=sources.SAMPLE_DIR,
+                                               train_size=100_000, test_size=500)
+    assert (train_iter.num_examples, test_iter.num_examples) == (SAMPLE_SIZES[True], 500)
+    (warning,) = caught
+    message = str(warning.message)
+    assert "train_size=100,000 asked for" in message and f"only {SAMPLE_SIZES[True]:,} examples" in message
+    assert "train_size=None" in message
+
+
+def test_the_sample_warning_says_how_to_get_the_full_set(isolated):
+    with pytest.warns(UserWarning, match="bundled sample; set LENET_DATA_DIR"):
+        data.load_data("mnist", 64, device="cpu", test_size=5000)
+
+
+def test_sizes_that_fit_do_not_warn(isolated):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.load_data("mnist", 64, device="cpu", root=sources.SAMPLE_DIR, train_size=3000, test_size=10)
+
+
+def test_textbook_loaders_serve_the_same_images_as_load_data(isolated, monkeypatch):
+    monkeypatch.setenv("LENET_QUICK", "1")
+    train_dl, test_dl = data.textbook_loaders("fashion-mnist", 32, root=sources.SAMPLE_DIR, num_workers=0)
+    train_iter, test_iter = data.load_data("fashion-mnist", 32, device="cpu", root=sources.SAMPLE_DIR)
+    assert isinstance(train_dl, torch.utils.data.DataLoader)
+    assert (len(train_dl.dataset), len(test_dl.dataset)) == (train_iter.num_examples, test_iter.num_examples)
+    assert (len(train_dl.dataset), len(test_dl.dataset)) == (2000, 1000), "quick mode's subsets"
+    for i in (0, 17, 999):
+        image, label = test_dl.dataset[i]
+        assert image.shape == (1, 28, 28) and image.dtype == torch.float32
+        assert torch.equal(image, test_iter.X[i]) and label == int(test_iter.y[i])
+    X, y = next(iter(train_dl))
+    assert X.shape == (32, 1, 28, 28) and y.dtype == torch.int64
+    assert X.min() == 0 and X.max() == 1
+    first = torch.cat([y for _, y in train_dl])
+    assert sorted(first.tolist()) == sorted(train_iter.y.tolist()), "every training example once"
+    assert not torch.equal(first, train_iter.y), "the training loader shuffles"
+    assert torch.equal(torch.cat([y for _, y in test_dl]), test_iter.y), "the test loader does not"
+
+
+def test_textbook_loaders_resize_and_full_sample(isolated, monkeypatch):
+    monkeypatch.setenv("LENET_QUICK", "0")
+    train_dl, test_dl = data.textbook_loaders("mnist", 16, resize=32, root=sources.SAMPLE_DIR, num_workers=0)
+    assert (len(train_dl.dataset), len(test_dl.dataset)) == (SAMPLE_SIZES[True], SAMPLE_SIZES[False])
+    X, _ = next(iter(test_dl))
+    assert X.shape == (16, 1, 32, 32) and 0 <= X.min() < X.max() <= 1
+
+
+def test_textbook_loaders_use_worker_processes(isolated):
+    train_dl, _ = data.textbook_loaders("mnist", 500, root=sources.SAMPLE_DIR, num_workers=2, train_size=1000,
+                                        test_size=100)
+    assert train_dl.num_workers == 2
+    assert sum(len(y) for _, y in train_dl) == 1000

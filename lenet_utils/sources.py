@@ -1,0 +1,306 @@
+"""Where a data set comes from: find MNIST, Fashion-MNIST or CIFAR-10 on disk, offline first.
+
+The search order:
+
+1. an explicit ``root=`` argument, or the ``LENET_DATA_DIR`` environment variable
+   (torchvision layout: ``ROOT/MNIST/raw/train-images-idx3-ubyte[.gz]`` ...);
+2. the project's data folder (``data/`` in a checkout, else ``~/.cache/lenet_utils``);
+3. a torchvision download into that folder, when the network allows (never with ``LENET_OFFLINE=1``);
+4. a small class-balanced sample of real images bundled with this package (MNIST and
+   Fashion-MNIST only), so every chapter runs on a fresh machine with no network.
+
+Set ``LENET_REQUIRE_FULL_DATA=1`` (or pass ``strict=True``) to fail instead of using the sample.
+:func:`torchvision_root` turns a found source into a folder torchvision reads with
+``download=False``: ``.gz`` files are decompressed into a folder of their own and every IDX file
+is checked, so a truncated copy fails with a message naming the user's file.
+"""
+
+import difflib
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torchvision
+
+from .mode import env_flag
+
+DATA_ENV = "LENET_DATA_DIR"
+STRICT_ENV = "LENET_REQUIRE_FULL_DATA"
+OFFLINE_ENV = "LENET_OFFLINE"
+SAMPLE_DIR = Path(__file__).with_name("sample_data")
+
+#: The IDX files of the MNIST family: ``IDX_FILES[train] == (images, labels)``.
+IDX_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What we need to know about one data set."""
+
+    title: str
+    folder: str
+    torchvision_class: type
+    classes: tuple[str, ...]
+    download_host: str
+    idx: bool = True  # stored as IDX files (MNIST family) rather than pickled batches
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "MNIST", "MNIST", torchvision.datasets.MNIST,
+        tuple(str(d) for d in range(10)), "ossci-datasets.s3.amazonaws.com"),
+    "fashion-mnist": DatasetInfo(
+        "Fashion-MNIST", "FashionMNIST", torchvision.datasets.FashionMNIST,
+        ("t-shirt", "trouser", "pullover", "dress", "coat",
+         "sandal", "shirt", "sneaker", "bag", "ankle boot"),
+        "fashion-mnist.s3-website.eu-central-1.amazonaws.com"),
+    "cifar10": DatasetInfo(
+        "CIFAR-10", "cifar-10-batches-py", torchvision.datasets.CIFAR10,
+        ("airplane", "automobile", "bird", "cat", "deer",
+         "dog", "frog", "horse", "ship", "truck"),
+        "www.cs.toronto.edu", idx=False),
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of the data set was found where we looked."""
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but cannot be read (truncated, wrong format)."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a data set was found: ``kind`` is 'full', 'download' or 'sample'."""
+
+    name: str
+    kind: str
+    root: Path
+    looked: tuple[Path, ...] = ()
+
+    def describe(self) -> str:
+        """One line saying where the data comes from (loud when it is the bundled sample)."""
+        info = DATASETS[self.name]
+        if self.kind == "sample":
+            where = ", ".join(str(p) for p in self.looked)
+            return (f"!!! {info.title}: no full copy found (looked in {where}), using the BUNDLED "
+                    f"SAMPLE of a few thousand images: accuracies will be lower than with the full "
+                    f"set. Set {DATA_ENV} to the full data for real results. !!!")
+        how = "downloaded by torchvision into" if self.kind == "download" else "full data set from"
+        return f"{info.title}: {how} {self.root}"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look up a data set by name ('mnist', 'fashion-mnist', 'cifar10'), forgiving case and '_'."""
+    return DATASETS[dataset_key(name)]
+
+
+def dataset_key(name: str) -> str:
+    """The table key of a data set name, e.g. 'FashionMNIST' -> 'fashion-mnist'."""
+    key = name.strip().lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
+    if key not in DATASETS:
+        close = difflib.get_close_matches(key, DATASETS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"Unknown data set '{name}'.{hint} Choose one of: {', '.join(DATASETS)}.")
+    return key
+
+
+def default_data_dir() -> Path:
+    """The project's data folder: ``data/`` beside the package in a checkout, else a user cache."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "data"
+    return Path.home() / ".cache" / "lenet_utils"
+
+
+# ---------------------------------------------------------------- finding the data
+
+
+def _raw_file(raw: Path, stem: str) -> Path | None:
+    """The uncompressed or gzipped copy of an IDX file in ``raw``, or None."""
+    for path in (raw / stem, raw / (stem + ".gz")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _present(root: Path, info: DatasetInfo) -> bool:
+    if info.idx:
+        raw = root / info.folder / "raw"
+        return all(_raw_file(raw, stem) for pair in IDX_FILES.values() for stem in pair)
+    return (root / info.folder / "batches.meta").is_file()
+
+
+def _network_allows(host: str) -> bool:
+    if env_flag(OFFLINE_ENV):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def find_data(name: str, root: str | Path | None = None, strict: bool | None = None,
+              allow_download: bool = True) -> DataSource:
+    """Decide where ``name`` comes from (see the module docstring for the order)."""
+    key = dataset_key(name)
+    info = DATASETS[key]
+    strict = env_flag(STRICT_ENV) if strict is None else strict
+    if root is not None:
+        root = Path(root).expanduser()
+        if not _present(root, info):
+            raise DataNotFoundError(_missing_message(info, [root], explicit=True))
+        return DataSource(key, "full", root)
+    looked = []
+    env_root = os.environ.get(DATA_ENV)
+    for candidate in ([Path(env_root).expanduser()] if env_root else []) + [default_data_dir()]:
+        looked.append(candidate)
+        if _present(candidate, info):
+            return DataSource(key, "full", candidate)
+    if allow_download and _network_allows(info.download_host):
+        target = default_data_dir()
+        try:
+            info.torchvision_class(str(target), download=True)
+            return DataSource(key, "download", target)
+        except Exception as err:  # a flaky network: fall through to the sample
+            print(f"{info.title}: download into {target} failed ({err}).")
+    if strict or not _present(SAMPLE_DIR, info):
+        raise DataNotFoundError(_missing_message(info, looked, strict=strict))
+    return DataSource(key, "sample", SAMPLE_DIR, tuple(looked))
+
+
+def _missing_message(info: DatasetInfo, looked: list[Path], explicit: bool = False,
+                     strict: bool = False) -> str:
+    where = "\n".join(f"  - {p / info.folder}" for p in looked)
+    layout = (f"{info.folder}/raw/train-images-idx3-ubyte[.gz] and the three other IDX files"
+              if info.idx else f"{info.folder}/ (torchvision's CIFAR-10 python batches)")
+    why = " (strict mode: the bundled sample is not used)" if strict else ""
+    if not explicit and not strict and not info.idx:
+        why = " (there is no bundled sample of this set)"
+    return (
+        f"Could not find {info.title}{why}. Looked in:\n{where}\n"
+        f"Expected the torchvision layout: ROOT/{layout}. Fix it in one of three ways:\n"
+        f"  1. point {DATA_ENV} (or root=) at a folder that holds it, e.g. "
+        f"export {DATA_ENV}=/path/to/datasets;\n"
+        f"  2. copy the files into the project's data folder {default_data_dir()};\n"
+        f"  3. connect to the network once and torchvision downloads it there.")
+
+
+# ---------------------------------------------------------------- checking and decompressing IDX files
+
+
+def _where(path: Path, origin: Path) -> str:
+    """Name the user's file, and the decompressed copy when that is what was read."""
+    return str(origin) if origin == path else f"{origin} (decompressed to {path})"
+
+
+def check_idx(path: Path, origin: Path | None = None) -> tuple[int, ...]:
+    """Check an uncompressed IDX file's header against its size; return its shape.
+
+    Raises :class:`CorruptDataError` naming ``origin`` (the user's file, e.g. the ``.gz`` that
+    ``path`` was decompressed from; default ``path``) when it is truncated or not IDX.
+    """
+    origin = path if origin is None else origin
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4)
+        if len(header) < 4 or header[:2] != b"\x00\x00" or header[2] != 0x08 or not 1 <= header[3] <= 4:
+            raise CorruptDataError(
+                f"{_where(path, origin)} is not an IDX file of unsigned bytes (bad header). Replace "
+                f"it with a fresh copy of the data set.")
+        ndim = header[3]
+        dims_bytes = f.read(4 * ndim)
+    if len(dims_bytes) < 4 * ndim:
+        raise CorruptDataError(f"{_where(path, origin)} is truncated inside its header. Replace it "
+                               f"with a fresh copy.")
+    dims = struct.unpack(f">{ndim}I", dims_bytes)
+    expected = 4 + 4 * ndim + math.prod(dims)
+    if size != expected:
+        raise CorruptDataError(
+            f"{_where(path, origin)} holds {size:,} bytes of IDX data but its header promises "
+            f"{expected:,} (shape {dims}): the file is truncated or corrupt. Delete {origin} and copy "
+            f"the data set again.")
+    return dims
+
+
+def _decompress(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".part")
+    try:
+        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    except (OSError, EOFError) as err:
+        tmp.unlink(missing_ok=True)
+        raise CorruptDataError(
+            f"{src} could not be decompressed ({err}): the download or copy is truncated or corrupt. "
+            f"Delete it and copy the data set again.") from err
+    tmp.replace(dst)
+
+
+def _extract_dir(root: Path) -> Path:
+    """Where the ``.gz`` files of ``root`` are decompressed: one folder per source, so copies
+    from different places (a full set, the bundled sample) never mix."""
+    root = root.resolve()
+    if root == default_data_dir().resolve():
+        return root
+    tag = hashlib.sha1(str(root).encode()).hexdigest()[:10]
+    return default_data_dir() / "extracted" / f"{root.name}-{tag}"
+
+
+def _ready_file(found: Path, target: Path) -> tuple[int, ...]:
+    """Put ``found`` (the user's file) at ``target`` uncompressed, check it and return its shape.
+    A decompressed copy that fails the check is removed, so a fresh ``.gz`` replaces it next time."""
+    if found.suffix == ".gz":
+        if not target.is_file() or target.stat().st_mtime < found.stat().st_mtime:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _decompress(found, target)
+    elif found != target:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(found, target)
+    try:
+        return check_idx(target, origin=found)
+    except CorruptDataError:
+        if target != found:
+            target.unlink(missing_ok=True)
+        raise
+
+
+def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:
+    """Return a root where torchvision finds the four *uncompressed* IDX files, all checked.
+
+    If ``root`` holds ``.gz`` files, they are decompressed into ``cache``; ``root`` is never written.
+    """
+    raw = root / info.folder / "raw"
+    uncompressed = all((raw / stem).is_file() for pair in IDX_FILES.values() for stem in pair)
+    out_raw = raw if uncompressed else cache / info.folder / "raw"
+    for images, labels in IDX_FILES.values():
+        found = [_raw_file(raw, images), _raw_file(raw, labels)]
+        counts = [_ready_file(f, out_raw / stem)[0] for f, stem in zip(found, (images, labels))]
+        if counts[0] != counts[1]:
+            raise CorruptDataError(
+                f"{found[0]} holds {counts[0]:,} images but {found[1]} holds {counts[1]:,} labels: "
+                f"the two files come from different copies. Copy both again.")
+    return out_raw.parent.parent
+
+
+def torchvision_root(source: DataSource) -> Path:
+    """A folder where ``source``'s torchvision data set class reads it with ``download=False``.
+
+    For the MNIST family the four IDX files are checked and, if gzipped, decompressed into a folder
+    of the project's data folder kept for that source (the source itself is never written).
+    """
+    info = DATASETS[source.name]
+    if not info.idx:
+        return source.root
+    return _ready_idx_root(source.root, info, _extract_dir(source.root))
