@@ -143,8 +143,9 @@ def trace(net: nn.Module, input_shape: tuple[int, ...]) -> Trace:
             try:
                 X = layer(X)
             except RuntimeError as err:
-                where = f"after layer '{rows[-1].name}' ({_shape_str(rows[-1].output_shape)})" if rows else "at the first layer"
-                raise ShapeError(f"input {_shape_str(input_shape)} does not fit {where}: {err}") from err
+                where = (f"after layer '{rows[-1].name}' ({rows[-1].type}, output {rows[-1].output_shape})"
+                         if rows else "at the first layer")
+                raise ShapeError(f"input {tuple(input_shape)} does not fit {where}: {err}") from err
             rows.append(LayerRow(name, type(layer).__name__, tuple(X.shape), count_parameters(layer)))
     return Trace(rows, input_shape)
 

@@ -118,7 +118,7 @@ def test_trace_table_is_plain_and_deterministic():
 
 
 def test_trace_reports_the_layer_where_shapes_break():
-    with pytest.raises(ShapeError, match=r"does not fit after layer 'flatten' \(1×576\)"):
+    with pytest.raises(ShapeError, match=r"does not fit after layer 'flatten' \(Flatten, output \(1, 576\)\)"):
         trace(make_lenet(), (1, 1, 32, 32))  # 32x32 gives 16x6x6 = 576 features, fc1 wants 400
     with pytest.raises(ShapeError, match="does not fit at the first layer"):
         trace(lenet_d2l(), (1, 3, 28, 28))  # three channels for a one-channel conv
