@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from lenet_utils import data, train
-from lenet_utils.models import lenet_d2l
-from lenet_utils.train import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, train_ch6
+from lenet_utils.fast import CudaGraphStep, correct_count
+from lenet_utils.models import make_lenet
+from lenet_utils.train import train_ch6
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +21,9 @@ def close_figures():
 
 
 def blobs(n=256, num_classes=3, dim=8, seed=0):
-    """An easy synthetic problem: Gaussian blobs, one per class."""
+    """An easy synthetic problem: Gaussian blobs around fixed class centres; ``seed`` draws the noise."""
+    centers = 3 * torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(seed)
-    centers = 3 * torch.randn(num_classes, dim, generator=g)
     y = torch.arange(n) % num_classes
     X = centers[y] + torch.randn(n, dim, generator=g)
     return X, y
@@ -43,45 +44,23 @@ def small_net(dim=8, num_classes=3):
 QUIET = dict(animate=False, verbose=False)
 
 
-# ---------------------------------------------------------------- metrics
+# ---------------------------------------------------------------- metrics and shared rules
 
 
-def test_accumulator_sums_numbers_and_tensors():
-    acc = Accumulator(3)
-    acc.add(1, torch.tensor(2.0), 3.5)
-    acc.add(torch.tensor(4.0), 5, 0.5)
-    assert [acc[0], acc[1], acc[2]] == [5.0, 7.0, 4.0]
-    assert isinstance(acc[1], float)
-    acc.reset()
-    assert acc[0] == 0.0
-    with pytest.raises(ValueError, match="sums 3 quantities"):
-        acc.add(1, 2)
-
-
-def test_accuracy_counts_correct_predictions_on_known_logits():
+def test_correct_count_counts_on_the_device_and_checks_shapes():
     logits = torch.tensor([[5.0, 1.0, 0.0],   # predicts 0
                            [0.0, 0.1, 3.0],   # predicts 2
                            [0.2, 0.9, 0.1],   # predicts 1
                            [2.0, 0.0, 1.0]])  # predicts 0
     y = torch.tensor([0, 1, 1, 2])
-    assert float(accuracy(logits, y)) == 2.0
-    assert float(accuracy(torch.tensor([0, 1, 1, 2]), y)) == 4.0  # labels instead of logits
+    count = correct_count(logits, y)
+    assert torch.is_tensor(count) and float(count) == 2.0
+    assert float(correct_count(torch.tensor([0, 1, 1, 2]), y)) == 4.0  # labels instead of logits
     with pytest.raises(ValueError, match="do not match"):
-        accuracy(logits, y[:3])
+        correct_count(logits, y[:3])
 
 
-def test_timer_records_and_sums():
-    timer = Timer()
-    first = timer.stop()
-    timer.start()
-    second = timer.stop()
-    assert timer.times == [first, second]
-    assert timer.sum() == pytest.approx(first + second)
-    assert timer.cumsum() == pytest.approx([first, first + second])
-    assert timer.avg() == pytest.approx((first + second) / 2)
-
-
-def test_evaluate_accuracy_counts_and_restores_mode():
+def test_evaluate_counts_and_restores_mode():
     class AlwaysZero(nn.Module):
         def __init__(self):
             super().__init__()
@@ -93,10 +72,28 @@ def test_evaluate_accuracy_counts_and_restores_mode():
     y = torch.tensor([0, 0, 0, 1, 1, 0, 1, 0, 0, 0])  # 7 zeros out of 10
     it = data.TensorLoader(torch.zeros(10, 1), y, 3, device="cpu")
     net = AlwaysZero().train()
-    assert evaluate_accuracy_gpu(net, it) == pytest.approx(0.7)
+    assert train.evaluate(net, it) == pytest.approx(0.7)
     assert net.training
     with pytest.raises(ValueError, match="empty"):
-        evaluate_accuracy_gpu(net, [])
+        train.evaluate(net, [])
+
+
+@pytest.mark.parametrize("loss, classes, expected", [
+    (2.3, 10, False), (229.0, 10, False), (231.0, 10, True), (float("nan"), 10, True),
+    (float("inf"), 3, True), (109.0, 3, False), (110.0, 3, True)])
+def test_diverged_is_nan_inf_or_a_hundred_times_a_uniform_guess(loss, classes, expected):
+    assert train.diverged(loss, classes) is expected
+
+
+def test_make_optimizer_takes_param_groups_with_their_own_rates():
+    a, b = nn.Linear(2, 1), nn.Linear(2, 1)
+    for name in ("sgd", "adam"):
+        opt = train.make_optimizer(name, [{"params": a.parameters(), "lr": 0.1},
+                                          {"params": b.parameters(), "lr": 0.2}], lr=0.5)
+        assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+    assert isinstance(train.make_optimizer("adam", a.parameters(), 1e-3), torch.optim.Adam)
+    with pytest.raises(ValueError, match="'sgd', 'adam' or a factory"):
+        train.make_optimizer("rmsprop", a.parameters(), 0.1)
 
 
 # ---------------------------------------------------------------- arguments
@@ -229,6 +226,87 @@ def test_callback_sees_history_and_can_stop_or_interrupt():
     assert history.status == "interrupted" and history.num_epochs == 1
 
 
+# ---------------------------------------------------------------- hooks
+
+
+class CountingLoader:
+    """Wraps a loader and counts the batches handed out."""
+
+    def __init__(self, loader):
+        self.loader, self.served = loader, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.served += 1
+            yield batch
+
+
+def test_the_stop_hook_ends_the_run_before_the_next_batch():
+    train_iter, test_iter = loaders()  # 8 batches per epoch
+    counting = CountingLoader(train_iter)
+    asked = []
+
+    def stop():
+        asked.append(counting.served)
+        return counting.served == 11  # the 11th batch is fetched: stop before training it
+
+    net = small_net()
+    steps = []
+    net.register_forward_pre_hook(lambda module, inputs: steps.append(1) if module.training else None)
+    history = train_ch6(net, counting, test_iter, 5, 0.1, stop=stop, **QUIET)
+    assert history.status == "stopped" and "stop hook" in history.message
+    assert asked == list(range(1, 12))  # asked before every batch
+    assert len(steps) == 10  # nothing trained once it said True
+    assert history.num_epochs == 1  # epoch 2 stopped after its 2nd batch, its one point so far kept
+    assert [p.examples for p in history.points] == [64, 96, 160, 192, 256, 320]
+    assert not net.training
+
+
+def test_on_point_sees_each_checkpoint_and_can_stop():
+    train_iter, test_iter = loaders()  # 8 batches per epoch
+    seen = []
+
+    def on_point(point, net):
+        was_training = net.training
+        seen.append((point.epoch, point.examples, train.evaluate(net, test_iter)))
+        assert was_training and net.training  # evaluating inside the hook keeps training mode
+        return len(seen) == 6
+
+    net = small_net()
+    history = train_ch6(net, train_iter, test_iter, 4, 0.5, on_point=on_point, points_per_epoch=4, **QUIET)
+    assert history.status == "stopped" and history.num_epochs == 1
+    assert [e for e, _, _ in seen] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+    assert [n for _, n, _ in seen] == [64, 128, 192, 256, 320, 384]
+    assert seen[-1][2] > 0.9  # easy blobs: the hook evaluates a net that really learns
+    assert len(history.points) == 6
+
+
+def test_points_per_epoch_is_checked():
+    train_iter, test_iter = loaders()
+    with pytest.raises(ValueError, match="points_per_epoch"):
+        train_ch6(small_net(), train_iter, test_iter, 1, 0.1, points_per_epoch=0, **QUIET)
+    assert train.checkpoint_batches(8, 100) == set(range(8))  # at most one point per batch
+    assert train.checkpoint_batches(10, 2) == {4, 9}
+
+
+def test_a_run_that_diverges_in_its_first_epoch_has_no_epochs_and_a_nan_final_accuracy():
+    train_iter, test_iter = loaders()
+    history = train_ch6(small_net(), train_iter, test_iter, 3, 1e30, **QUIET)
+    assert history.status == "diverged" and history.num_epochs == 0
+    assert math.isnan(history.final_test_acc)
+    assert "no completed epoch" in history.summary()
+
+
+def test_asking_for_a_missing_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    train_iter, test_iter = loaders()
+    with pytest.raises(ValueError, match="try_gpu"):
+        train_ch6(small_net(), train_iter, test_iter, 1, 0.1, device="cuda", **QUIET)
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -241,8 +319,10 @@ def test_history_records_every_epoch_and_converts_to_rows():
     rows = history.to_rows()
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["test acc"] == history.final_test_acc
     assert "blobs: 3 epochs" in history.summary()
-    ax_loss, _ = history.plot()
-    assert len(ax_loss.lines) == 1
+    assert len(history.points) == 3 * 5  # five checkpoints per epoch by default
+    assert [p.examples for p in history.points][4::5] == [256, 512, 768]
+    assert [p.test_acc for p in history.points][4::5] == history.test_acc  # epoch ends carry it
+    assert all(p.test_acc is None for i, p in enumerate(history.points) if i % 5 != 4)
 
 
 def test_schedules_set_the_learning_rate():
@@ -265,7 +345,7 @@ def test_short_run_on_the_bundled_sample_learns():
     train_iter, test_iter = data.load_data("fashion-mnist", 128, device="cpu", root=data.SAMPLE_DIR,
                                            train_size=2000, test_size=1000, verbose=False)
     torch.manual_seed(0)
-    net = lenet_d2l(activation="relu", pool="max")
+    net = make_lenet("relu", pool="max")
     history = train_ch6(net, train_iter, test_iter, 2, 2e-3, optimizer="adam", **QUIET)
     assert history.status == "completed"
     assert history.final_test_acc > 0.5  # chance is 0.1
@@ -280,7 +360,7 @@ def test_predict_returns_aligned_examples():
     X, y, y_pred = train.predict(net, test_iter)
     assert X.shape == (128, 8) and y.shape == y_pred.shape == (128,)
     assert torch.equal(y_pred, net(X).argmax(dim=1))
-    assert (y_pred == y).float().mean().item() == pytest.approx(evaluate_accuracy_gpu(net, test_iter))
+    assert (y_pred == y).float().mean().item() == pytest.approx(train.evaluate(net, test_iter))
 
 
 def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
@@ -319,7 +399,7 @@ def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
         else:
             calls.append((where[-1] if where else "eager", X.clone(), y.clone()))
 
-    run = train.CudaGraphStep(step, verbose=False)
+    run = CudaGraphStep(step, verbose=False)
     batches = [(torch.full((4, 2), float(i)), torch.full((4,), i)) for i in range(6)]
     batches.append((torch.full((2, 2), 6.0), torch.full((2,), 6)))  # the smaller last batch
     for X, y in batches:

@@ -1,0 +1,171 @@
+"""The code a chapter teaches is written in its cells, marked ``#@save`` (d2l's way), and kept
+identical in ``lenet_utils``: this test fails when a saved definition and the package drift apart."""
+
+import ast
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PACKAGE = ROOT / "lenet_utils"
+#: Chapters that teach code, each of which must save at least one definition.
+TEACHING_CHAPTERS = ("01", "02", "03", "04", "05", "06")
+
+
+def _strip_docstrings(node: ast.AST) -> ast.AST:
+    """A copy of ``node`` without docstrings (they may differ between chapter and package)."""
+    node = copy.deepcopy(node)
+    for sub in ast.walk(node):
+        body = getattr(sub, "body", None)
+        if (isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            sub.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def _names(node: ast.stmt) -> list[str]:
+    """The names a top-level statement defines ([] for anything that is not a definition)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def _fingerprint(node: ast.stmt) -> str:
+    return ast.dump(_strip_docstrings(node), annotate_fields=False, include_attributes=False)
+
+
+def package_definitions(package: Path = PACKAGE) -> dict[str, list[tuple[str, ast.stmt]]]:
+    """Every top-level definition of the package: name -> [(module path, node), ...]."""
+    found: dict[str, list[tuple[str, ast.stmt]]] = {}
+    for path in sorted(package.rglob("*.py")):
+        module = path.relative_to(package.parent).as_posix()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            for name in _names(node):
+                found.setdefault(name, []).append((module, node))
+    return found
+
+
+def saved_cells(notebook: Path) -> list[str]:
+    """The sources of the code cells whose first line is ``#@save``."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return [s for s in sources if s.lstrip().splitlines()[:1] == ["#@save"]]
+
+
+def drift(notebook: Path, package: Path = PACKAGE) -> list[str]:
+    """One message per saved definition of ``notebook`` that the package lacks or holds differently."""
+    chapter = notebook.stem
+    definitions = package_definitions(package)
+    problems = []
+    for source in saved_cells(notebook):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as err:
+            problems.append(f"{chapter}: a #@save cell does not parse ({err})")
+            continue
+        for node in tree.body:
+            names = _names(node)
+            if not names:
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    problems.append(f"{chapter}: a #@save cell holds `{ast.unparse(node)[:60]}`, "
+                                    f"which is not a definition; move it to a cell of its own")
+                continue
+            for name in names:
+                where = definitions.get(name, [])
+                if not where:
+                    problems.append(f"{chapter}: `{name}` is saved in the chapter but defined in "
+                                    f"no module of lenet_utils; paste it into the module it belongs to")
+                elif len(where) > 1:
+                    modules = ", ".join(m for m, _ in where)
+                    problems.append(f"{chapter}: `{name}` is defined in several modules ({modules}); "
+                                    f"a saved name must be unique in the package")
+                elif _fingerprint(where[0][1]) != _fingerprint(node):
+                    problems.append(f"{chapter}: `{name}` differs from its copy in {where[0][0]}; "
+                                    f"make the cell and the package the same code")
+    return problems
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_saved_definitions_match_the_package(notebook):
+    assert drift(notebook) == []
+
+
+def test_every_teaching_chapter_saves_its_code():
+    saved = {n.stem[:2]: len(saved_cells(n)) for n in NOTEBOOKS}
+    assert [c for c in TEACHING_CHAPTERS if not saved.get(c)] == []
+
+
+def test_a_saved_name_is_saved_by_one_chapter_only():
+    owners: dict[str, list[str]] = {}
+    for notebook in NOTEBOOKS:
+        for source in saved_cells(notebook):
+            for node in ast.parse(source).body:
+                for name in _names(node):
+                    owners.setdefault(name, []).append(notebook.stem)
+    assert {n: c for n, c in owners.items() if len(c) > 1} == {}
+
+
+def _doctor(notebook: Path, tmp_path: Path, change) -> Path:
+    """A copy of ``notebook`` whose first #@save cell is rewritten by ``change(tree)``."""
+    copy_path = tmp_path / notebook.name
+    shutil.copy(notebook, copy_path)
+    nb = json.loads(copy_path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code"
+                and "".join(c["source"]).lstrip().splitlines()[:1] == ["#@save"])
+    tree = ast.parse("".join(cell["source"]))
+    change(tree)
+    cell["source"] = "#@save\n" + ast.unparse(tree)
+    copy_path.write_text(json.dumps(nb), encoding="utf-8")
+    return copy_path
+
+
+def _first_saved_name(notebook: Path) -> str:
+    return next(n for node in ast.parse(saved_cells(notebook)[0]).body for n in _names(node))
+
+
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if saved_cells(n)],
+                         ids=[n.stem for n in NOTEBOOKS if saved_cells(n)])
+def test_a_doctored_cell_is_caught_and_named(notebook, tmp_path):
+    def change(tree):  # one more statement in the first definition's body
+        node = next(n for n in tree.body if _names(n))
+        if hasattr(node, "body"):
+            node.body.append(ast.parse("_drifted = 1").body[0])
+        else:
+            node.value = ast.Constant("drifted")
+
+    name = _first_saved_name(notebook)
+    problems = drift(_doctor(notebook, tmp_path, change))
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{notebook.stem}: `{name}` differs from its copy in lenet_utils/")
+
+
+def test_a_definition_missing_from_the_package_is_caught(tmp_path):
+    notebook = next(n for n in NOTEBOOKS if saved_cells(n))
+    problems = drift(_doctor(notebook, tmp_path, lambda tree: tree.body.append(
+        ast.parse("def only_in_the_chapter():\n    return 1").body[0])))
+    assert problems == [f"{notebook.stem}: `only_in_the_chapter` is saved in the chapter but defined "
+                        f"in no module of lenet_utils; paste it into the module it belongs to"]
+
+
+def test_a_docstring_may_differ(tmp_path):
+    notebook = next(n for n in NOTEBOOKS if saved_cells(n) and any(
+        isinstance(node, (ast.FunctionDef, ast.ClassDef)) for node in ast.parse(saved_cells(n)[0]).body))
+
+    def change(tree):
+        node = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+        new = ast.Expr(ast.Constant("A docstring the package does not have."))
+        first = node.body[0]
+        has_docstring = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                         and isinstance(first.value.value, str))
+        node.body[0:1] = [new] if has_docstring else [new, first]
+
+    assert drift(_doctor(notebook, tmp_path, change)) == []
