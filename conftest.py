@@ -1,8 +1,24 @@
-"""Test-wide settings: the suite (unit tests and notebooks) runs in quick mode unless told otherwise.
+"""Test-wide settings.
 
-Run ``LENET_QUICK=0 pytest`` to execute the chapters in full mode.
+* The suite (unit tests and notebooks) runs in quick mode unless told otherwise: run
+  ``LENET_QUICK=0 pytest`` to execute the chapters in full mode.
+* Nothing may download during the tests (``LENET_OFFLINE=1``).
+* Tests marked ``@pytest.mark.gpu`` run only where PyTorch sees a CUDA GPU.
 """
 
 import os
 
+import pytest
+import torch
+
 os.environ.setdefault("LENET_QUICK", "1")
+os.environ.setdefault("LENET_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
