@@ -1,0 +1,111 @@
+"""Watch it learn: pause holds training, step trains exactly one batch, resume carries on, and the
+pictures are redrawn; the model and its history survive a pause."""
+
+import base64
+import io
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from lenet_utils.data import load_data
+from lenet_utils.widgets.watch import WatchItLearn
+
+EPOCHS, BATCHES = 2, 20  # 320 training images in batches of 16
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data("fashion-mnist", 16, train_size=16 * BATCHES, test_size=64, device="cpu", verbose=False)
+
+
+def weights(watch):
+    return [p.detach().clone() for p in watch.net.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_pause_step_resume(data):
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, start=False)
+    assert watch.total_batches == EPOCHS * BATCHES and watch.renders == 1
+    watch.pause()
+    watch.start()
+    assert watch.pause() == 0  # held before the very first batch
+    assert "paused" in watch.status.value and "batch 0 of 40" in watch.status.value
+    before = weights(watch)
+    time.sleep(0.5)
+    assert watch.batches_done == 0 and same(before, weights(watch)), "a paused run must not train"
+
+    renders = watch.renders
+    assert watch.step() == 1
+    assert not same(before, weights(watch)), "a step trains one batch"
+    assert watch.renders > renders, "a step redraws the pictures"
+    assert "batch 1 of 40" in watch.status.value
+    after_step = weights(watch)
+    time.sleep(0.5)
+    assert watch.batches_done == 1 and same(after_step, weights(watch)), "after a step the run stays paused"
+
+    for k in range(2, 7):
+        assert watch.step() == k
+    points = list(watch.points)
+    assert len(points) == 1 and points[0].examples == 4 * 16  # the checkpoint after batch 4
+
+    watch.resume()
+    deadline = time.monotonic() + 30
+    while watch.batches_done < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    held = watch.pause()
+    assert held >= 12
+    time.sleep(0.3)
+    assert watch.batches_done == held, "pause holds a running run"
+    assert watch.points[:len(points)] == points, "pausing keeps what was recorded"
+
+    watch.resume()
+    watch.wait(timeout=120)
+    assert watch.finished and watch.batches_done == EPOCHS * BATCHES
+    history = watch.history
+    assert history.status == "completed" and history.num_epochs == EPOCHS
+    assert history.points == watch.points and history.points[:len(points)] == points
+    assert watch.renders >= len(watch.points), "every checkpoint redraws"
+    assert "finished" in watch.status.value
+    assert watch.pause_button.disabled and watch.resume_button.disabled and watch.step_button.disabled
+
+
+def test_close_stops_a_paused_run_and_keeps_its_history(data):
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, start=False)
+    watch.pause()
+    watch.start()
+    for _ in range(BATCHES + 2):  # into the second epoch
+        watch.step()
+    with pytest.raises(RuntimeError, match="paused"):
+        watch.wait()
+    watch.close()
+    assert watch.finished and watch.history.status == "stopped"
+    assert watch.history.num_epochs == 1 and watch.batches_done == BATCHES + 2
+
+
+def test_the_widget_carries_a_picture_of_its_state(data):
+    watch = WatchItLearn(data, num_epochs=1, redraw_every=4, start=False)
+    bundle = watch._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert picture.width > 300 and picture.height > 300
+    kernels = watch.kernels_view.value
+    watch.start().wait(timeout=120)
+    assert watch.kernels_view.value != kernels, "the kernels picture follows training"
+    assert base64.b64decode(watch._repr_mimebundle_()["image/png"]) != base64.b64decode(bundle["image/png"])
+
+
+def test_bad_arguments_say_what_to_do(data):
+    with pytest.raises(ValueError, match="redraw_every"):
+        WatchItLearn(data, redraw_every=0, start=False)
+    with pytest.raises(ValueError, match="image_index must lie in 0..63"):
+        WatchItLearn(data, image_index=64, start=False)
+    with pytest.raises(ValueError, match="not a Conv2d layer.*conv1"):
+        WatchItLearn(data, kernels="fc1", start=False)
+    watch = WatchItLearn(data, num_epochs=1, start=False)
+    with pytest.raises(RuntimeError, match="call start"):
+        watch.step()
