@@ -1,9 +1,9 @@
 """Textbook training loop vs ours: d2l's sigmoid LeNet on full Fashion-MNIST, both in one run.
 
-The textbook loop is d2l's ``train_ch6`` as the book writes it (PyTorch edition, chapter 7.6):
-torchvision ``FashionMNIST`` with ``ToTensor`` (one PIL image per example), a ``DataLoader`` with
-``num_workers=4``, and metrics read back to the host (``float(...)``) after every batch. Only its
-live plot is left out, so it is not slowed down by drawing. Ours is ``lenet_utils.train_ch6`` on
+The textbook loop is ``lenet_utils.textbook.train_ch6_textbook``: d2l's ``train_ch6`` as chapter 4
+writes it out (PyTorch edition), on ``lenet_utils.data.textbook_loaders``: torchvision's data set
+with ``ToTensor`` (one PIL image per example) and a ``DataLoader`` with ``num_workers=4``, metrics
+read back to the host (``float(...)``) after every batch. Ours is ``lenet_utils.train_ch6`` on
 ``lenet_utils.data.load_data`` (the whole set as tensors on the device).
 
 Both train the same model from the same initial weights with the same settings and are timed end
@@ -15,116 +15,22 @@ On a shared machine, compare the load averages printed beside each phase.
 """
 
 import argparse
-import gzip
+import contextlib
+import io
 import os
 import platform
-import shutil
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import torch
 import torchvision
-from torch import nn
-from torchvision import transforms
 
 from lenet_utils import data
-from lenet_utils.device import describe, try_gpu
+from lenet_utils.device import check_device, describe
 from lenet_utils.models import lenet_d2l
+from lenet_utils.sources import find_data
+from lenet_utils.textbook import train_ch6_textbook
 from lenet_utils.train import train_ch6
-
-# ---------------------------------------------------------------- the textbook loop (d2l, verbatim in spirit)
-
-
-class TextbookAccumulator:
-    """d2l.Accumulator: ``float(b)`` waits for the device on every add."""
-
-    def __init__(self, n):
-        self.data = [0.0] * n
-
-    def add(self, *args):
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
-
-    def __getitem__(self, idx):
-        return self.data[idx]
-
-
-def textbook_accuracy(y_hat, y):
-    """d2l.accuracy: the number of correct predictions, as a Python float."""
-    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.argmax(axis=1)
-    cmp = y_hat.type(y.dtype) == y
-    return float(cmp.type(y.dtype).sum())
-
-
-def textbook_evaluate(net, data_iter, device):
-    """d2l.evaluate_accuracy_gpu."""
-    net.eval()
-    metric = TextbookAccumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            X, y = X.to(device), y.to(device)
-            metric.add(textbook_accuracy(net(X), y), y.numel())
-    return metric[0] / metric[1]
-
-
-def textbook_train_ch6(net, train_iter, test_iter, num_epochs, lr, device):
-    """d2l.train_ch6 without the Animator. Returns (train loss, train acc, test acc, examples/sec
-    as d2l counts it: step time only, data loading excluded)."""
-    def init_weights(m):
-        if type(m) is nn.Linear or type(m) is nn.Conv2d:
-            nn.init.xavier_uniform_(m.weight)
-    net.apply(init_weights)
-    net.to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    loss = nn.CrossEntropyLoss()
-    step_time = 0.0
-    for _ in range(num_epochs):
-        metric = TextbookAccumulator(3)
-        net.train()
-        for X, y in train_iter:
-            tik = time.perf_counter()
-            optimizer.zero_grad()
-            X, y = X.to(device), y.to(device)
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
-            optimizer.step()
-            with torch.no_grad():
-                metric.add(l * X.shape[0], textbook_accuracy(y_hat, y), X.shape[0])
-            step_time += time.perf_counter() - tik
-        test_acc = textbook_evaluate(net, test_iter, device)
-    return metric[0] / metric[2], metric[1] / metric[2], test_acc, metric[2] * num_epochs / step_time
-
-
-def uncompressed_root(source_root: Path) -> Path:
-    """A root where torchvision's FashionMNIST finds uncompressed IDX files (it cannot read .gz
-    with download=False): the source itself, or a decompressed copy in the temp folder."""
-    raw = source_root / "FashionMNIST" / "raw"
-    stems = [s for pair in data.IDX_FILES.values() for s in pair]
-    if all((raw / s).is_file() for s in stems):
-        return source_root
-    target = Path(tempfile.gettempdir()) / "lenet_bench_data"
-    (target / "FashionMNIST" / "raw").mkdir(parents=True, exist_ok=True)
-    for s in stems:
-        out = target / "FashionMNIST" / "raw" / s
-        if not out.is_file():
-            part = out.with_name(s + ".part")
-            with gzip.open(raw / (s + ".gz"), "rb") as fin, open(part, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-            part.replace(out)
-    return target
-
-
-def textbook_loaders(root: Path, batch_size: int, workers: int):
-    """d2l.load_data_fashion_mnist: ToTensor per image, DataLoader with worker processes."""
-    trans = transforms.ToTensor()
-    train = torchvision.datasets.FashionMNIST(root=str(root), train=True, transform=trans, download=False)
-    test = torchvision.datasets.FashionMNIST(root=str(root), train=False, transform=trans, download=False)
-    return (torch.utils.data.DataLoader(train, batch_size, shuffle=True, num_workers=workers),
-            torch.utils.data.DataLoader(test, batch_size, shuffle=False, num_workers=workers))
-
 
 # ---------------------------------------------------------------- the comparison
 
@@ -141,16 +47,19 @@ def sync(device):
 def run_textbook(args, device, root):
     """d2l's data pipeline and loop; returns the measured figures."""
     t0 = time.perf_counter()
-    train_iter, test_iter = textbook_loaders(uncompressed_root(root), args.batch_size, args.workers)
+    train_iter, test_iter = data.textbook_loaders("fashion-mnist", args.batch_size, root=root,
+                                                  num_workers=args.workers, verbose=False)
     setup = time.perf_counter() - t0
     torch.manual_seed(args.seed)
     net = lenet_d2l()
+    torch.manual_seed(args.seed + 1)  # the same Xavier draws as ours below
     t0 = time.perf_counter()
-    loss, train_acc, test_acc, d2l_speed = textbook_train_ch6(
-        net, train_iter, test_iter, args.epochs, args.lr, device)
+    with contextlib.redirect_stdout(io.StringIO()):  # its own summary lines; we print a table
+        result = train_ch6_textbook(net, train_iter, test_iter, args.epochs, args.lr, device)
     sync(device)
-    return dict(setup=setup, wall=time.perf_counter() - t0, loss=loss, train_acc=train_acc,
-                test_acc=test_acc, d2l_speed=d2l_speed, n=args.epochs * len(train_iter.dataset))
+    return dict(setup=setup, wall=time.perf_counter() - t0, loss=result["train_loss"],
+                train_acc=result["train_acc"], test_acc=result["test_acc"],
+                d2l_speed=result["examples_per_sec"], n=args.epochs * len(train_iter.dataset))
 
 
 def run_ours(args, device, root):
@@ -163,6 +72,7 @@ def run_ours(args, device, root):
     setup = time.perf_counter() - t0
     torch.manual_seed(args.seed)
     net = lenet_d2l()
+    torch.manual_seed(args.seed + 1)
     t0 = time.perf_counter()
     history = train_ch6(net, train_iter, test_iter, args.epochs, args.lr, device,
                         animate=False, verbose=False)
@@ -191,8 +101,8 @@ def main():
     # d2l's 4 workers on fewer cores is the point of the comparison: no need to warn about it
     warnings.filterwarnings("ignore", message="This DataLoader will create")
 
-    device = torch.device(args.device) if args.device else try_gpu()
-    source = data.find_data("fashion-mnist", strict=True)  # the full set, never the bundled sample
+    device = check_device(args.device)
+    source = find_data("fashion-mnist", strict=True)  # the full set, never the bundled sample
     print(f"Hardware: {describe(device)}; host CPU: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores; torch {torch.__version__}, torchvision {torchvision.__version__}")
     print(f"Data: {source.describe()}")
