@@ -1,0 +1,61 @@
+"""The trained LeNet-5 shipped in lenet_utils/weights: it loads, and it is as good as its record says."""
+
+import hashlib
+
+import pytest
+import torch
+
+from lenet_utils.data import SAMPLE_DIR, load_tensors, to_float_images
+from lenet_utils.models import LeNet5
+from lenet_utils.weights import (INPUT_BACKGROUND, INPUT_INK, RECIPE_PATH, WEIGHTS_PATH, load_lenet5,
+                                 prepare, recipe)
+
+FIELDS = ("optimizer", "lr", "lr_per_epoch", "batch_size", "epochs", "seed", "engine", "wall_seconds",
+          "test_images", "test_error", "sample_test_images", "sample_test_accuracy", "weights_sha256")
+
+
+@pytest.fixture(scope="module")
+def record() -> dict:
+    return recipe()
+
+
+def test_recipe_records_how_the_weights_were_made(record):
+    missing = [f for f in FIELDS if f not in record]
+    assert not missing, f"{RECIPE_PATH.name} lacks {missing}"
+    assert record["test_images"] == 10_000, "the recorded test error must be on the full MNIST test set"
+    assert len(record["lr_per_epoch"]) == record["epochs"]
+    assert record["weights_sha256"] == hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest(), \
+        "the weights file is not the one the recipe describes: rerun scripts/train_lenet5_weights.py"
+
+
+def test_weights_file_is_small_float32():
+    assert 100_000 < WEIGHTS_PATH.stat().st_size < 1_000_000
+    state = torch.load(WEIGHTS_PATH, map_location="cpu", weights_only=True)
+    floats = [v for v in state.values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float32 for v in floats)
+
+
+def test_load_lenet5_gives_an_eval_mode_cpu_lenet5():
+    net = load_lenet5()
+    assert isinstance(net, LeNet5)
+    assert not net.training
+    assert all(p.device.type == "cpu" for p in net.parameters())
+
+
+def test_prepare_maps_blank_and_ink_to_the_training_range():
+    out = prepare(torch.tensor([0.0, 1.0]))
+    assert out.tolist() == pytest.approx([INPUT_BACKGROUND, INPUT_INK])
+
+
+def test_recorded_sample_accuracy_is_reproduced(record):
+    images, labels = load_tensors("mnist", train=False, root=SAMPLE_DIR, verbose=False)
+    assert len(labels) == record["sample_test_images"]
+    with torch.no_grad():
+        predicted = load_lenet5()(prepare(to_float_images(images, pad=2))).argmax(dim=1)
+    accuracy = (predicted == labels).float().mean().item()
+    assert accuracy == pytest.approx(record["sample_test_accuracy"], abs=1.5 / len(labels))
+    assert accuracy > 0.95, "far above chance (10%): the shipped weights must be the trained ones"
+    # and it is the input scaling that makes it work: raw [0, 1] pixels do worse
+    with torch.no_grad():
+        raw = (load_lenet5()(to_float_images(images, pad=2)).argmax(dim=1) == labels).float().mean().item()
+    assert raw < accuracy
