@@ -62,7 +62,7 @@ def _model_device(net: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def evaluate(net: nn.Module, data_iter: Iterable, device=None) -> float:
+def evaluate(net: nn.Module, data_iter: Iterable, device: "str | torch.device | None" = None) -> float:
     """Accuracy of ``net`` on ``data_iter``, counted on the device with one host read at the end;
     the net's train/eval mode is restored afterwards."""
     device = check_device(device) if device is not None else _model_device(net)
@@ -76,7 +76,7 @@ def evaluate(net: nn.Module, data_iter: Iterable, device=None) -> float:
     return float(correct) / total
 
 
-def predict(net: nn.Module, data_iter: Iterable, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def predict(net: nn.Module, data_iter: Iterable, device: "str | torch.device | None" = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run ``net`` over a whole data iterator; return ``(X, y, y_pred)`` on the CPU, aligned."""
     device = check_device(device) if device is not None else _model_device(net)
     Xs, ys, preds = [], [], []
@@ -148,7 +148,8 @@ def checkpoint_batches(num_batches: int, points_per_epoch: int) -> set[int]:
 
 
 def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int, lr: float,
-              device=None, *, optimizer="sgd", scheduler=None,
+              device: "str | torch.device | None" = None, *, optimizer: "str | Callable" = "sgd",
+              scheduler: "str | Callable[[int], float] | None" = None,
               callback: Callable[[History], bool | None] | None = None,
               stop: Callable[[], bool] | None = None,
               on_point: Callable[[Point, nn.Module], bool | None] | None = None,
