@@ -1,14 +1,26 @@
-"""Pictures: live training curves (d2l's ``Animator``), image grids, run comparisons, confusion
-matrices and a gallery of mistakes. Plain matplotlib; IPython is imported only when a Jupyter
-kernel is there to show a live figure.
+"""Curves over training time: live training curves (d2l's ``Animator``), runs side by side
+(:func:`plot_history`), a sweep's runs (:func:`plot_runs`, :func:`plot_best_worst`) and the
+ladder's rungs (:func:`plot_ladder`). Plain matplotlib; IPython is imported only when a Jupyter
+kernel is there to show a live figure. Pictures that are not curves (image grids, heatmaps,
+confusion matrices) are in :mod:`lenet_utils.pictures`.
 """
 
 import io
+import math
 import time
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+
+from .history import History
+
+# Moved to lenet_utils.pictures; importable from here until chapters 0-4 and lenet_utils/__init__
+# import them from there (then delete this line).
+from .pictures import confusion_matrix, plot_confusion_matrix, show_images, show_misclassified  # noqa: F401
+
+__all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder"]
 
 
 def _kernel_display():
@@ -64,7 +76,8 @@ class Animator:
         """True when the figure is shown (and redrawn) in a Jupyter output while you train."""
         return self._display is not None
 
-    def add(self, x, y, status=None):
+    def add(self, x: "float | Sequence[float | None]", y: "float | None | Sequence[float | None]",
+            status: str | None = None) -> None:
         """Add the point ``(x, y[i])`` to curve ``i`` (``y`` may be a number for a single curve).
 
         ``status`` replaces the progress line shown above the axes (e.g. 'epoch 2/10, batch 40/235').
@@ -89,12 +102,12 @@ class Animator:
         if self.live and time.perf_counter() - self._last_render >= self.min_interval:
             self._render()
 
-    def set_status(self, status):
+    def set_status(self, status: str) -> None:
         """Change the progress line without adding points (shown at the next redraw)."""
         self.status = status
         self._dirty = True
 
-    def finish(self, status=None):
+    def finish(self, status: str | None = None) -> None:
         """Draw the final state (in place in Jupyter; into ``self.fig`` in a script)."""
         if status is not None:
             self.status = status
@@ -142,36 +155,7 @@ class Animator:
         self._last_render = time.perf_counter()
 
 
-def _as_image(img):
-    """A tensor/array image as something ``imshow`` takes: H×W (grey) or H×W×3."""
-    if isinstance(img, torch.Tensor):
-        img = img.detach().cpu()
-        if img.dim() == 3 and img.shape[0] in (1, 3):
-            img = img.permute(1, 2, 0)
-        if img.dim() == 3 and img.shape[-1] == 1:
-            img = img[..., 0]
-        return img.float().numpy() if img.dtype != torch.uint8 else img.numpy()
-    return img
-
-
-def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
-    """A grid of images (d2l): tensors N×H×W, N×C×H×W or a list of images. Returns the axes."""
-    if len(imgs) > num_rows * num_cols:
-        imgs = imgs[:num_rows * num_cols]
-    figsize = (num_cols * scale, num_rows * scale * (1.25 if titles else 1))
-    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
-    axes = axes.flatten()
-    for i, ax in enumerate(axes):
-        ax.axis("off")
-        if i < len(imgs):
-            image = _as_image(imgs[i])
-            ax.imshow(image, cmap="gray" if getattr(image, "ndim", 2) == 2 else None)
-            if titles and i < len(titles):
-                ax.set_title(titles[i], fontsize="small")
-    return axes
-
-
-def _named_histories(histories):
+def _named_histories(histories: "History | Sequence[History] | dict[str, History]") -> list:
     """[(label, History)] from one History, a list of them or a {label: History} dict."""
     if isinstance(histories, dict):
         return list(histories.items())
@@ -180,9 +164,11 @@ def _named_histories(histories):
     return [(h.label or f"run {i + 1}", h) for i, h in enumerate(histories)]
 
 
-def plot_history(histories, figsize=(9, 3.2)):
+def plot_history(histories: "History | Sequence[History] | dict[str, History]",
+                 figsize: tuple[float, float] = (9, 3.2)) -> tuple[plt.Axes, plt.Axes]:
     """Compare runs side by side: training loss (left) and accuracy per epoch (right; test solid,
-    train dashed). Takes one History, a list, or a ``{label: History}`` dict. Returns the two axes.
+    train dashed). Takes one History, a list, or a ``{label: History}`` dict. A run that diverged
+    gets an x on the loss panel at the last checkpoint it passed. Returns the two axes.
     """
     named = _named_histories(histories)
     if not named:
@@ -195,6 +181,8 @@ def plot_history(histories, figsize=(9, 3.2)):
         ax_loss.plot(epochs, h.train_loss, "o-", color=color, label=label, ms=3)
         ax_acc.plot(epochs, h.test_acc, "o-", color=color, label=f"{label} (test)", ms=3)
         ax_acc.plot(epochs, h.train_acc, "--", color=color, alpha=0.7, label=f"{label} (train)")
+        if h.status == "diverged" and h.points:
+            ax_loss.plot([h.points[-1].epoch], [h.points[-1].train_loss], "x", color=color, ms=9)
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy: test solid, train dashed")
     for ax in (ax_loss, ax_acc):
@@ -205,58 +193,85 @@ def plot_history(histories, figsize=(9, 3.2)):
     return ax_loss, ax_acc
 
 
-def confusion_matrix(y_true, y_pred, num_classes=None) -> torch.Tensor:
-    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``."""
-    y_true = torch.as_tensor(y_true).long().cpu().flatten()
-    y_pred = torch.as_tensor(y_pred).long().cpu().flatten()
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}: they must match.")
-    if num_classes is None:
-        num_classes = int(max(y_true.max(), y_pred.max())) + 1 if len(y_true) else 0
-    return torch.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(
-        num_classes, num_classes)
+def _label(row: dict, shown: Sequence[str]) -> str:
+    return ", ".join(f"{a}={row[a]:g}" if isinstance(row[a], float) else f"{a}={row[a]}"
+                     for a in shown or ["lr"])
 
 
-def plot_confusion_matrix(y_true, y_pred, class_names=None, normalize=True, ax=None):
-    """Draw the confusion matrix (rows: true class, columns: predicted). ``normalize`` shows each
-    row as fractions of that class, so the diagonal is per-class accuracy. Returns the axes.
-    """
-    num_classes = len(class_names) if class_names is not None else None
-    cm = confusion_matrix(y_true, y_pred, num_classes).double()
-    if normalize:
-        cm = cm / cm.sum(dim=1, keepdim=True).clamp(min=1)
-    n = cm.shape[0]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+def plot_best_worst(result: object, by: str = "test_acc") -> tuple[plt.Axes, plt.Axes]:
+    """The loss and accuracy curves of the best and the worst run of a sweep
+    (a :class:`~lenet_utils.sweep.SweepResult`), side by side. Returns the two axes."""
+    best, worst = result.best(by), result.worst(by)
+    if best["run"] == worst["run"]:
+        return plot_history({f"only run: {result.history(best).label}": result.history(best)})
+    return plot_history({f"best: {result.history(best).label}": result.history(best),
+                         f"worst: {result.history(worst).label}": result.history(worst)})
+
+
+def plot_runs(result: object, metric: str = "test_acc", where: dict | None = None,
+              ax: plt.Axes | None = None) -> plt.Axes:
+    """``metric`` per epoch for every run of a sweep (a :class:`~lenet_utils.sweep.SweepResult`),
+    one line each; ``where`` keeps only the runs with the given settings, e.g.
+    ``{'activation': 'relu'}``. A diverged run ends with an x where it diverged. Returns the axes."""
+    if metric not in ("train_loss", "train_acc", "test_acc"):
+        raise ValueError(f"metric must be 'train_loss', 'train_acc' or 'test_acc', got {metric!r}.")
+    if not result.histories:
+        raise ValueError("This sweep has no histories (it was loaded from CSV): run it again.")
+    where = dict(where or {})
+    unknown = set(where) - set(result.rows[0])
+    if unknown:
+        raise ValueError(f"where= can only name columns of the table ({', '.join(result.rows[0])}), "
+                         f"not {', '.join(sorted(unknown))}.")
+    chosen = [(r, h) for r, h in zip(result.rows, result.histories)
+              if all(r[k] == v for k, v in where.items())]
+    if not chosen:
+        raise ValueError(f"No run of this sweep has {where}.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.42 * n + 1.8, 0.42 * n + 1.4))
-    ax.imshow(cm.numpy(), cmap="Blues", vmin=0)
-    for i in range(n):
-        for j in range(n):
-            value = cm[i, j].item()
-            text = f"{value:.2f}".lstrip("0") if normalize else f"{int(value)}"
-            if value > 0:
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if value > 0.6 * cm.max().item() else "black")
-    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    shown = [a for a in result.varied if a not in where]
+    for row, h in chosen:
+        values = getattr(h, metric)
+        line, = ax.plot(range(1, len(values) + 1), values, "o-", ms=3, label=_label(row, shown))
+        if h.status == "diverged":
+            ax.plot([len(values) + 0.5], [values[-1] if values else 0.1], "x", color=line.get_color(),
+                    ms=8)
+    ax.set(xlabel="epoch", ylabel=metric.replace("_", " "))
+    if where:
+        ax.set_title(", ".join(f"{k}={v}" for k, v in where.items()), fontsize="medium")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small")
     return ax
 
 
-def show_misclassified(X, y_true, y_pred, class_names=None, num_rows=2, num_cols=8, scale=1.5):
-    """A gallery of the first misclassified images, titled 'predicted / true'. Returns the axes,
-    or None (with a message) when there is no mistake to show.
-    """
-    y_true, y_pred = torch.as_tensor(y_true).cpu(), torch.as_tensor(y_pred).cpu()
-    wrong = (y_true != y_pred).nonzero().flatten()[:num_rows * num_cols]
-    if len(wrong) == 0:
-        print("No misclassified images: every prediction is right.")
-        return None
-
-    def name(c):
-        return class_names[int(c)] if class_names is not None else str(int(c))
-
-    titles = [f"{name(y_pred[i])}\n(true: {name(y_true[i])})" for i in wrong]
-    rows = min(num_rows, -(-len(wrong) // num_cols))
-    return show_images(X[wrong], rows, num_cols, titles=titles, scale=scale)
+def plot_ladder(result: object, titles: dict[str, str] | None = None,
+                figsize: tuple[float, float] | None = None) -> plt.Figure:
+    """Test accuracy per epoch for every rung of a ladder (a
+    :class:`~lenet_utils.ladder.LadderResult`), one panel per data set (titled from ``titles``):
+    the mean over seeds as a line, the band between the worst and best seed shaded. A run that
+    diverged stops early (its missing epochs do not count)."""
+    titles = titles or {}
+    datasets = list(dict.fromkeys(r.dataset for r in result.runs))
+    names = list(dict.fromkeys(r.rung.name for r in result.runs))
+    fig, axes = plt.subplots(1, len(datasets), figsize=figsize or (6 * len(datasets), 4), squeeze=False)
+    colors = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(names)).tolist())
+    for ax, dataset in zip(axes[0], datasets):
+        for color, name in zip(colors, names):
+            runs = [r for r in result.runs if r.dataset == dataset and r.rung.name == name]
+            length = max(len(r.history.test_acc) for r in runs)
+            if length == 0:
+                continue  # every seed diverged in its first epoch: nothing to draw
+            curves = torch.tensor([r.history.test_acc + [math.nan] * (length - len(r.history.test_acc))
+                                   for r in runs])
+            epochs = range(1, length + 1)
+            ax.plot(epochs, curves.nanmean(0), marker="o", color=color, label=name)
+            if len(curves) > 1:
+                low = torch.where(curves.isnan(), math.inf, curves).min(0).values
+                high = torch.where(curves.isnan(), -math.inf, curves).max(0).values
+                ax.fill_between(epochs, low, high, color=color, alpha=0.2)
+        ax.set(title=titles.get(dataset, dataset), xlabel="epoch", ylabel="test accuracy")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig

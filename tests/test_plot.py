@@ -1,5 +1,5 @@
 """Plots: the live Animator (one output updated in place, or none without a kernel) and the
-static pictures the chapters draw."""
+curves and the other pictures (lenet_utils.pictures) the chapters draw."""
 
 import subprocess
 import sys
@@ -10,9 +10,9 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from lenet_utils import plot
+from lenet_utils import pictures, plot
 from lenet_utils.plot import Animator
-from lenet_utils.train import History
+from lenet_utils.history import History
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +110,7 @@ def test_animator_under_nbclient_leaves_a_single_output():
 
 def test_show_images_takes_channel_first_tensors_and_titles():
     imgs = torch.rand(5, 1, 8, 8)
-    axes = plot.show_images(imgs, 2, 3, titles=list("abcde"))
+    axes = pictures.show_images(imgs, 2, 3, titles=list("abcde"))
     assert len(axes) == 6
     assert [ax.get_title() for ax in axes[:5]] == list("abcde")
     assert axes[0].images[0].get_array().shape == (8, 8) and not axes[5].images
@@ -119,23 +119,23 @@ def test_show_images_takes_channel_first_tensors_and_titles():
 def test_confusion_matrix_counts():
     y_true = torch.tensor([0, 0, 1, 1, 2, 2, 2])
     y_pred = torch.tensor([0, 1, 1, 1, 2, 0, 2])
-    cm = plot.confusion_matrix(y_true, y_pred)
+    cm = pictures.confusion_matrix(y_true, y_pred)
     assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
-    assert plot.confusion_matrix(y_true, y_pred, num_classes=4).shape == (4, 4)
-    ax = plot.plot_confusion_matrix(y_true, y_pred, class_names=["a", "b", "c"])
+    assert pictures.confusion_matrix(y_true, y_pred, num_classes=4).shape == (4, 4)
+    ax = pictures.plot_confusion_matrix(y_true, y_pred, class_names=["a", "b", "c"])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="must match"):
-        plot.confusion_matrix(y_true, y_pred[:3])
+        pictures.confusion_matrix(y_true, y_pred[:3])
 
 
 def test_misclassified_gallery_shows_only_mistakes(capsys):
     X = torch.rand(6, 1, 4, 4)
     y_true = torch.tensor([0, 1, 2, 0, 1, 2])
     y_pred = torch.tensor([0, 2, 2, 1, 1, 2])
-    axes = plot.show_misclassified(X, y_true, y_pred, class_names=["cat", "dog", "owl"], num_cols=4)
+    axes = pictures.show_misclassified(X, y_true, y_pred, class_names=["cat", "dog", "owl"], num_cols=4)
     titles = [ax.get_title() for ax in axes if ax.get_title()]
     assert titles == ["owl\n(true: dog)", "dog\n(true: cat)"]
-    assert plot.show_misclassified(X, y_true, y_true) is None
+    assert pictures.show_misclassified(X, y_true, y_true) is None
     assert "No misclassified" in capsys.readouterr().out
 
 
@@ -149,3 +149,20 @@ def test_plot_history_compares_runs():
     assert ax_loss.lines[0].get_label() == "first"
     with pytest.raises(ValueError, match="at least one"):
         plot.plot_history([])
+
+
+def test_plot_history_marks_a_diverged_run_where_it_stopped():
+    from lenet_utils.history import Point
+
+    h = History(label="too fast", train_loss=[2.0], train_acc=[0.3], test_acc=[0.35], status="diverged",
+                points=[Point(0.5, 100, 2.1, 0.2), Point(1.0, 200, 2.0, 0.3), Point(1.4, 280, 950.0, 0.1)])
+    ax_loss, _ = plot.plot_history(h)
+    crosses = [line for line in ax_loss.lines if line.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [1.4]
+    assert list(crosses[0].get_ydata()) == [950.0]
+
+
+def test_curve_plots_live_in_plot_and_pictures_are_separate():
+    assert {"plot_history", "plot_runs", "plot_best_worst", "plot_ladder"} <= set(plot.__all__)
+    assert not {"show_images", "plot_heatmap", "confusion_matrix"} & set(plot.__all__)
+    assert {"show_images", "plot_heatmap", "confusion_matrix", "show_misclassified"} <= set(pictures.__all__)

@@ -1,0 +1,235 @@
+"""Classic versus modern LeNet, measured one change at a time.
+
+The ladder starts from the classic network (tanh, average pooling, plain SGD) and adds one modern
+ingredient per rung: ReLU, max pooling, batch norm, dropout, augmentation, Adam. Every rung trains
+with the same budget (epochs, batch size, data) on each data set and several seeds, so the
+difference between two neighbouring rungs is what that one change buys. :func:`run_ladder` (written
+out in chapter 6) trains them with :func:`~lenet_utils.train.train_ch6`; :class:`LadderResult`
+tabulates mean and spread over the seeds and says which gaps exceed the spread.
+
+Spread, the one definition used everywhere here: the largest minus the smallest final test accuracy
+over the seeds of one rung on one data set.
+"""
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from .augment import AugmentedLoader
+from .data import TensorLoader
+from .device import check_device, hardware_summary
+from .history import History
+from .models import make_lenet
+from .train import train_ch6
+
+__all__ = ["TARGETS", "TITLES", "Rung", "ladder", "epochs_to_target", "LadderRun", "LadderResult",
+           "run_ladder"]
+
+#: Test accuracy a rung must reach for "epochs to target", per data set.
+TARGETS = {"mnist": 0.98, "fashion-mnist": 0.85}
+
+#: Plain names for the data sets in tables and plots.
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One network + training recipe on the ladder; ``change`` says what differs from the rung below."""
+
+    name: str
+    change: str
+    activation: str = "tanh"
+    pool: str = "avg"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    augment: bool = False
+    max_degrees: float = 10.0  # rotation and shift ranges, used when augment is True
+    max_shift: float = 2.0
+    optimizer: str = "sgd"
+    lr: float = 0.1
+
+    def build(self, image_size: int = 28, in_channels: int = 1) -> nn.Module:
+        """A fresh LeNet for this rung (``make_lenet``)."""
+        return make_lenet(activation=self.activation, pool=self.pool, batch_norm=self.batch_norm,
+                          dropout=self.dropout, in_channels=in_channels, image_size=image_size)
+
+
+def ladder(classic_activation: str = "tanh", sgd_lr: float = 0.1, adam_lr: float = 1e-3,
+           dropout: float = 0.3, max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
+    """The rungs from classic to modern; each is the previous one with exactly one change."""
+    classic = Rung("classic", f"{classic_activation}, average pooling, SGD (lr {sgd_lr:g})",
+                   activation=classic_activation, lr=sgd_lr, max_degrees=max_degrees, max_shift=max_shift)
+    steps = [
+        ("+ ReLU", f"ReLU instead of {classic_activation}", {"activation": "relu"}),
+        ("+ max pool", "max pooling instead of average", {"pool": "max"}),
+        ("+ batch norm", "batch norm after every conv / hidden dense layer", {"batch_norm": True}),
+        ("+ dropout", f"dropout {dropout:g} before fc1 and fc2", {"dropout": dropout}),
+        ("+ augmentation", f"random rotation ±{max_degrees:g}° and shift ±{max_shift:g} px per image",
+         {"augment": True}),
+        ("+ Adam", f"Adam (lr {adam_lr:g}) instead of SGD", {"optimizer": "adam", "lr": adam_lr}),
+    ]
+    rungs = [classic]
+    for name, change, fields in steps:
+        rungs.append(replace(rungs[-1], name=name, change=change, **fields))
+    return rungs
+
+
+def epochs_to_target(test_acc: Sequence[float], target: float) -> int | None:
+    """The first epoch (1-based) whose test accuracy reaches ``target``, or None."""
+    return next((epoch for epoch, acc in enumerate(test_acc, start=1) if acc >= target), None)
+
+
+@dataclass
+class LadderRun:
+    """One rung trained once on one data set with one seed."""
+
+    rung: Rung
+    dataset: str
+    seed: int
+    history: History
+    target: float
+
+    @property
+    def final_test_acc(self) -> float:
+        """The last epoch's test accuracy; NaN when the run diverged before completing one."""
+        return self.history.final_test_acc
+
+    @property
+    def seconds(self) -> float:
+        """Training and evaluation time of the run."""
+        return float(sum(self.history.seconds))
+
+    @property
+    def epochs_to_target(self) -> int | None:
+        return epochs_to_target(self.history.test_acc, self.target)
+
+
+def _fmean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
+
+
+@dataclass
+class LadderResult:
+    """Every run of the ladder, the nets of the first seed (for galleries) and the settings used."""
+
+    runs: list[LadderRun] = field(default_factory=list)
+    models: dict[tuple[str, str], nn.Module] = field(default_factory=dict)  # (rung, data set) -> net
+    settings: dict = field(default_factory=dict)
+
+    def add(self, run: LadderRun, net: nn.Module) -> None:
+        """Record a run; the first seed's net of each rung and data set is kept."""
+        self.runs.append(run)
+        self.models.setdefault((run.rung.name, run.dataset), net)
+
+    def table(self) -> list[dict]:
+        """One row per (rung, data set): mean, spread (max - min), min and max of the final test
+        accuracy over the seeds that completed an epoch, how many diverged, epochs to reach the
+        target (mean over the seeds that reached it) and seconds per run."""
+        rows = []
+        groups: dict[tuple[str, str], list[LadderRun]] = {}
+        for run in self.runs:
+            groups.setdefault((run.rung.name, run.dataset), []).append(run)
+        for (name, dataset), runs in groups.items():
+            accs = [r.final_test_acc for r in runs if math.isfinite(r.final_test_acc)]
+            reached = [r.epochs_to_target for r in runs if r.epochs_to_target is not None]
+            rows.append({
+                "rung": name, "change": runs[0].rung.change, "dataset": dataset,
+                "seeds": len(runs), "diverged": sum(r.history.status == "diverged" for r in runs),
+                "test_acc_mean": _fmean(accs),
+                "spread": max(accs) - min(accs) if accs else math.nan,
+                "test_acc_min": min(accs, default=math.nan), "test_acc_max": max(accs, default=math.nan),
+                "target": runs[0].target,
+                "epochs_to_target": _fmean(reached) if reached else None,
+                "reached": len(reached), "seconds": _fmean([r.seconds for r in runs]),
+            })
+        return rows
+
+    def gaps(self) -> list[dict]:
+        """For each rung and data set: the change in mean final test accuracy against the rung
+        below, the larger spread of the two, and whether the gap exceeds it (only then is the gap
+        a result)."""
+        rows = {(r["rung"], r["dataset"]): r for r in self.table()}
+        names = list(dict.fromkeys(r.rung.name for r in self.runs))
+        datasets = list(dict.fromkeys(r.dataset for r in self.runs))
+        out = []
+        for below, above in zip(names, names[1:]):
+            for dataset in datasets:
+                a, b = rows.get((above, dataset)), rows.get((below, dataset))
+                if a is None or b is None:
+                    continue
+                gap = a["test_acc_mean"] - b["test_acc_mean"]
+                spread = max(a["spread"], b["spread"])
+                out.append({"rung": above, "dataset": dataset, "gap": gap, "spread": spread,
+                            "exceeds_spread": bool(abs(gap) > spread)})
+        return out
+
+    def to_markdown(self) -> str:
+        """The table as Markdown, one row per rung, data sets side by side."""
+        rows = self.table()
+        datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+        by_key = {(r["rung"], r["dataset"]): r for r in rows}
+        targets = {r["dataset"]: r["target"] for r in rows}
+        head = "| rung | change |" + "".join(
+            f" {TITLES.get(d, d)} test acc (spread) | epochs to {targets[d]:.0%} | s/run |" for d in datasets)
+        lines = [head, "|" + "---|" * (2 + 3 * len(datasets))]
+        for name in dict.fromkeys(r["rung"] for r in rows):
+            first = next(r for r in rows if r["rung"] == name)
+            cells = [name, first["change"]]
+            for d in datasets:
+                r = by_key.get((name, d))
+                if r is None:
+                    cells += ["", "", ""]
+                    continue
+                cells += [_format_accuracy(r), _format_epochs(r), f"{r['seconds']:.0f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        seeds = max(r["seeds"] for r in rows)
+        lines.append("")
+        lines.append(f"Test accuracy after the last epoch: mean over {seeds} seed(s), and in brackets "
+                     f"the spread (best minus worst seed). Epochs to target: mean over the seeds that "
+                     f"reached it (— none did; k/n when only k of n did).")
+        return "\n".join(lines)
+
+
+def _format_accuracy(row: dict) -> str:
+    if not math.isfinite(row["test_acc_mean"]):
+        return f"diverged ({row['diverged']}/{row['seeds']})"
+    text = f"{row['test_acc_mean']:.2%} ({row['spread'] * 100:.2f})"
+    return text if not row["diverged"] else f"{text}, {row['diverged']}/{row['seeds']} diverged"
+
+
+def _format_epochs(row: dict) -> str:
+    if row["epochs_to_target"] is None:
+        return "—"
+    text = f"{row['epochs_to_target']:.1f}".rstrip("0").rstrip(".")
+    return text if row["reached"] == row["seeds"] else f"{text} ({row['reached']}/{row['seeds']})"
+
+
+def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epochs: int,
+               device: "str | torch.device | None" = None, verbose: bool = True) -> LadderResult:
+    """Train every rung on every data set (``data``: name -> (train_iter, test_iter)) with every
+    seed, all with the same budget, using ``train_ch6``."""
+    device = check_device(device)
+    result = LadderResult(settings={"seeds": tuple(seeds), "num_epochs": num_epochs,
+                                    "hardware": hardware_summary(device)})
+    for dataset, (train_iter, test_iter) in data.items():
+        for rung in rungs:
+            for seed in seeds:
+                torch.manual_seed(seed)  # the seed fixes the weights, the batches, the augmentation
+                net = rung.build()
+                batches = TensorLoader(train_iter.X, train_iter.y, train_iter.batch_size,
+                                       device=device, seed=seed)
+                if rung.augment:
+                    batches = AugmentedLoader(batches, rung.max_degrees, rung.max_shift, seed=seed)
+                history = train_ch6(net, batches, test_iter, num_epochs, rung.lr, device,
+                                    optimizer=rung.optimizer, animate=False, verbose=False,
+                                    label=f"{rung.name}, seed {seed}")
+                run = LadderRun(rung, dataset, seed, history, TARGETS.get(dataset, 1.0))
+                result.add(run, net)
+                if verbose:
+                    print(f"{TITLES.get(dataset, dataset):>13} | {rung.name:<15} | seed {seed} | "
+                          f"test acc {run.final_test_acc:.2%} | {run.seconds:5.1f} s | {history.status}")
+    return result
