@@ -10,20 +10,23 @@ Steps, each a subprocess with its output captured and timed:
   notebooks written next to the report (``<report>/notebooks/``);
 * ``bench-train``, ``bench-sweep``: both benchmarks on ``cuda``, their output kept verbatim.
 
-``--steps unit quick`` runs the steps whose names start with those words (a machine that allows
-only a few minutes per command can run the groups one at a time). The report is rewritten after
-each step, so a run cut short still leaves what it did. Without CUDA the script says so and exits
+``--steps unit quick`` runs the steps whose names start with those words, so a machine that allows
+only a few minutes per command can run the groups one at a time: the results are kept in
+``gpu_check_<date>.json`` beside the report, and a later run on the same day with the same report
+folder adds its steps to the same report (a step run again replaces its earlier result). The report
+is rewritten after each step, so a run cut short still leaves what it did. Without CUDA the script says so and exits
 with status 2 before doing anything; it exits with 1 when a step failed.
 """
 
 import argparse
 import datetime as dt
+import json
 import os
 import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +219,11 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def shorten(text: str, width: int = 300) -> str:
+    """``text`` cut to ``width`` characters (a pip command names every wheel)."""
+    return text if len(text) <= width else text[:width - 5] + " ..."
+
+
 def summary_line(result: StepResult) -> str:
     """The last non-empty output line (pytest's 'N passed in ...'), shortened."""
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -223,10 +231,11 @@ def summary_line(result: StepResult) -> str:
 
 
 def render_report(results: list[StepResult], facts: list[tuple[str, str]], pending: list[Step],
-                  started: dt.datetime, command: str) -> str:
+                  started: dt.datetime, commands: list[str]) -> str:
     """The markdown report: machine, one table row per step, benchmark output and failures in full."""
-    lines = [f"# GPU check, {started:%Y-%m-%d %H:%M} UTC", "", f"Command: `{command}`", "",
-             "## Machine", ""]
+    lines = [f"# GPU check, {started:%Y-%m-%d} (UTC)", "", "Commands:", ""]
+    lines += [f"- `{command}`" for command in commands]
+    lines += ["", "## Machine (last run)", ""]
     lines += [f"- {label}: {value}" for label, value in facts]
     lines += ["", "## Steps", "", "| step | status | wall s | last line |", "|---|---|---:|---|"]
     lines += [f"| {r.step.name} | {r.status} | {r.seconds:.1f} | {summary_line(r)} |" for r in results]
@@ -239,14 +248,33 @@ def render_report(results: list[StepResult], facts: list[tuple[str, str]], pendi
             what = "output" if r.step.verbatim else f"last {TAIL_LINES} lines"
             text = r.output.rstrip() if r.step.verbatim else tail(r.output)
             lines += ["", f"## {r.step.name}: {r.status} ({what})", "",
-                      f"`{shlex.join(r.step.command)}`", "", "```", text, "```"]
+                      f"`{shorten(shlex.join(r.step.command))}`", "", "```", text, "```"]
     return "\n".join(lines) + "\n"
 
 
-def report_path(report_dir: Path, started: dt.datetime, prefixes: list[str] | None) -> Path:
-    """``gpu_check_<date>.md``, or ``gpu_check_<date>_<steps>.md`` for a partial run."""
-    suffix = "_" + "-".join(prefixes) if prefixes else ""
-    return report_dir / f"gpu_check_{started:%Y-%m-%d}{suffix}.md"
+def report_path(report_dir: Path, started: dt.datetime) -> Path:
+    """``<report_dir>/gpu_check_<UTC date>.md``."""
+    return report_dir / f"gpu_check_{started:%Y-%m-%d}.md"
+
+
+def load_state(path: Path) -> tuple[list[str], list[StepResult]]:
+    """The commands and step results of earlier runs on the same day (saved beside the report)."""
+    if not path.is_file():
+        return [], []
+    state = json.loads(path.read_text())
+    results = [StepResult(**{**r, "step": Step(**r["step"])}) for r in state["results"]]
+    return state["commands"], results
+
+
+def save_state(path: Path, commands: list[str], results: list[StepResult]) -> None:
+    """Save what :func:`load_state` reads, so that a later run (other steps) adds to the same report."""
+    path.write_text(json.dumps({"commands": commands, "results": [asdict(r) for r in results]}, indent=1))
+
+
+def merge(earlier: list[StepResult], latest: list[StepResult], order: list[str]) -> list[StepResult]:
+    """Earlier results with the latest run's replacing those of the same step, in ``order``."""
+    by_name = {r.step.name: r for r in earlier + latest}
+    return sorted(by_name.values(), key=lambda r: order.index(r.step.name) if r.step.name in order else -1)
 
 
 # ---------------------------------------------------------------- main
@@ -280,22 +308,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.execute:
         return execute_notebook(*args.execute, timeout=args.timeout)
     started = dt.datetime.now(dt.timezone.utc)
-    report = report_path(args.report_dir, started, args.steps)
-    steps = select_steps(all_steps(report.with_suffix("") / "notebooks", args.timeout, args.bench_repeats),
-                         args.steps)
-    results = [install_wheels(args.wheels, args.site)] if args.wheels else []
+    report = report_path(args.report_dir, started)
+    every = all_steps(report.with_suffix("") / "notebooks", args.timeout, args.bench_repeats)
+    steps = select_steps(every, args.steps)
+    commands, earlier = load_state(report.with_suffix(".json"))
+    commands.append(f"{started:%H:%M} UTC: " + shlex.join(
+        ["python3", "scripts/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]))
+    latest = [install_wheels(args.wheels, args.site)] if args.wheels else []
     env = base_env(args.site if args.wheels else None, args.data)
     facts = machine_facts(env) + [("Data", env.get("LENET_DATA_DIR", "(none given: bundled sample)"))]
-    command = shlex.join(["python3", "scripts/gpu_check.py", *(argv if argv is not None else sys.argv[1:])])
     report.parent.mkdir(parents=True, exist_ok=True)
-    for i, step in enumerate(steps):
+    order = ["wheels"] + [s.name for s in every]
+    for step in steps:
         print(f"[{step.name}] {shlex.join(step.command)}", flush=True)
-        results.append(run_step(step, env, args.timeout))
-        print(f"[{step.name}] {results[-1].status} in {results[-1].seconds:.1f} s", flush=True)
-        report.write_text(render_report(results, facts, steps[i + 1:], started, command))
+        latest.append(run_step(step, env, args.timeout))
+        print(f"[{step.name}] {latest[-1].status} in {latest[-1].seconds:.1f} s", flush=True)
+        results = merge(earlier, latest, order)
+        done = {r.step.name for r in results}
+        report.write_text(render_report(results, facts, [s for s in every if s.name not in done], started, commands))
+        save_state(report.with_suffix(".json"), commands, results)
     print(f"Report: {report}")
-    return 0 if all(r.status == "passed" for r in results) else 1
-
+    return 0 if all(r.status == "passed" for r in latest) else 1
 
 if __name__ == "__main__":
     sys.exit(main())

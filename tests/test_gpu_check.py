@@ -97,8 +97,9 @@ def test_report_has_machine_steps_benchmark_output_and_failure_tails():
                gpu_check.StepResult(step("bench-train", verbatim=True), "passed", 60.0, 0,
                                     "loop  examples/s\ntextbook  50,000\nours  900,000\n")]
     text = gpu_check.render_report(results, [("GPU (torch)", "NVIDIA H100 80GB HBM3")], [step("bench-sweep")],
-                                   started, "python3 scripts/gpu_check.py")
-    assert text.startswith("# GPU check, 2026-11-23 20:05 UTC")
+                                   started, ["20:05 UTC: python3 scripts/gpu_check.py"])
+    assert text.startswith("# GPU check, 2026-11-23 (UTC)")
+    assert "- `20:05 UTC: python3 scripts/gpu_check.py`" in text
     assert "- GPU (torch): NVIDIA H100 80GB HBM3" in text
     assert "| unit | passed | 12.3 | 3 passed in 12.0s |" in text
     assert "| bench-sweep | not run | | |" in text
@@ -108,10 +109,21 @@ def test_report_has_machine_steps_benchmark_output_and_failure_tails():
     assert "## unit" not in text, "a passing test step keeps its output out of the report"
 
 
-def test_report_path_names_the_date_and_a_partial_run(tmp_path):
+def test_report_path_names_the_utc_date(tmp_path):
     started = dt.datetime(2026, 11, 23, 20, 5, tzinfo=dt.timezone.utc)
-    assert gpu_check.report_path(tmp_path, started, None) == tmp_path / "gpu_check_2026-11-23.md"
-    assert gpu_check.report_path(tmp_path, started, ["unit", "quick"]) == tmp_path / "gpu_check_2026-11-23_unit-quick.md"
+    assert gpu_check.report_path(tmp_path, started) == tmp_path / "gpu_check_2026-11-23.md"
+
+
+def test_state_round_trips_and_a_rerun_replaces_a_step(tmp_path):
+    first = [gpu_check.StepResult(step("unit"), "failed", 1.0, 1, "boom"),
+             gpu_check.StepResult(step("bench-train", verbatim=True), "passed", 2.0, 0, "fast")]
+    gpu_check.save_state(tmp_path / "s.json", ["cmd 1"], first)
+    commands, loaded = gpu_check.load_state(tmp_path / "s.json")
+    assert commands == ["cmd 1"] and loaded == first
+    again = [gpu_check.StepResult(step("unit"), "passed", 3.0, 0, "ok")]
+    merged = gpu_check.merge(loaded, again, ["wheels", "unit", "bench-train"])
+    assert [(r.step.name, r.status) for r in merged] == [("unit", "passed"), ("bench-train", "passed")]
+    assert gpu_check.load_state(tmp_path / "missing.json") == ([], [])
 
 
 def write_notebook(path, *sources):
@@ -155,3 +167,11 @@ def test_main_runs_the_steps_writes_the_report_after_each_and_fails_on_a_failed_
     assert "| first | passed |" in snapshot and "| second | not run | | |" in snapshot, \
         "the report is written after each step"
     assert seen[0]["LENET_DATA_DIR"] == str((tmp_path / "data").resolve())
+
+    # a later run of one step adds to the same report and replaces that step's result
+    monkeypatch.setattr(gpu_check, "all_steps", lambda *a: fake_steps(*a)[:2] + [
+        gpu_check.Step("third", [sys.executable, "-c", "print('fixed')"])])
+    assert gpu_check.main(["--report-dir", str(tmp_path), "--steps", "third"]) == 0
+    text = report.read_text()
+    assert "| first | passed |" in text and "| third | passed |" in text and "**3 of 3 steps passed**." in text
+    assert text.split("## Machine")[0].count("scripts/gpu_check.py --report-dir") == 2, "both commands listed"
