@@ -264,29 +264,37 @@ def make_pool(name: str, channels: int) -> nn.Module:
 
 def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool = False,
                dropout: float = 0.0, in_channels: int = 1, image_size: int = 28,
-               num_classes: int = 10, padding: int | None = None) -> nn.Sequential:
-    """LeNet as an ``nn.Sequential`` with named layers:
-    conv1(5x5, 6) -> act1 -> pool1 -> conv2(5x5, 16) -> act2 -> pool2 -> flatten -> fc1 120 -> act3
-    -> fc2 84 -> act4 -> fc3 num_classes.
+               num_classes: int = 10, padding: int | None = None, channels: tuple[int, int] = (6, 16),
+               kernel_size: int = 5, hidden: tuple[int, int] = (120, 84)) -> nn.Sequential:
+    """LeNet as an ``nn.Sequential`` with named layers: conv1 (channels[0] maps) -> act1 -> pool1 ->
+    conv2 (channels[1] maps) -> act2 -> pool2 -> flatten -> fc1 hidden[0] -> act3 -> fc2 hidden[1]
+    -> act4 -> fc3 num_classes, with kernel_size x kernel_size convolutions.
 
     ``batch_norm`` puts BatchNorm after each conv and hidden dense layer, before the activation (as
     d2l does); ``dropout > 0`` puts Dropout before fc1 and fc2. ``padding`` of the first conv defaults
-    to 2 for images smaller than 32 (28x28 stays 28x28) and to 0 from 32 up (LeNet-5's unpadded C1).
-    With the defaults it has the layer shapes and parameter count of ``lenet_d2l()``.
+    to (kernel_size - 1) // 2 for images smaller than 32 (5x5 kernels keep 28x28 at 28x28) and to 0
+    from 32 up (LeNet-5's unpadded C1). With the defaults it has the layer shapes and parameter count
+    of ``lenet_d2l()``.
     """
-    for name, value in (("in_channels", in_channels), ("image_size", image_size), ("num_classes", num_classes)):
+    if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in (channels, hidden)):
+        raise ValueError(f"channels and hidden are pairs (two convolutions, two hidden dense layers), "
+                         f"e.g. channels=(6, 16), hidden=(120, 84); got {channels!r} and {hidden!r}.")
+    sizes = {"in_channels": in_channels, "image_size": image_size, "num_classes": num_classes,
+             "kernel_size": kernel_size, "channels[0]": channels[0], "channels[1]": channels[1],
+             "hidden[0]": hidden[0], "hidden[1]": hidden[1]}
+    for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout is a probability in [0, 1), got {dropout!r}.")
     if padding is None:
-        padding = 2 if image_size < 32 else 0
+        padding = (kernel_size - 1) // 2 if image_size < 32 else 0
     try:
-        size = pool_out(conv_out(image_size, 5, P=padding), 2, allow_floor=True)
-        size = pool_out(conv_out(size, 5), 2, allow_floor=True)
+        size = pool_out(conv_out(image_size, kernel_size, P=padding), 2, allow_floor=True)
+        size = pool_out(conv_out(size, kernel_size), 2, allow_floor=True)
     except ShapeError as err:
-        raise ShapeError(f"image_size={image_size} with padding={padding} is too small for LeNet's "
-                         f"two 5x5 convolutions and 2x2 poolings: {err}") from err
+        raise ShapeError(f"image_size={image_size} with padding={padding} is too small for LeNet's two "
+                         f"{kernel_size}x{kernel_size} convolutions and 2x2 poolings: {err}") from err
 
     def block(i, name, layer, channels, norm):  # layer -> [batch norm] -> activation, numbered i
         parts = [(name, layer)] + ([(f"bn{i}", norm(channels))] if batch_norm else [])
@@ -295,13 +303,14 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
     def drop(name):
         return [(name, nn.Dropout(dropout))] if dropout > 0 else []
 
-    layers = (block(1, "conv1", nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding), 6, nn.BatchNorm2d)
-              + [("pool1", make_pool(pool, 6))]
-              + block(2, "conv2", nn.Conv2d(6, 16, kernel_size=5), 16, nn.BatchNorm2d)
-              + [("pool2", make_pool(pool, 16)), ("flatten", nn.Flatten())]
-              + drop("drop1") + block(3, "fc1", nn.Linear(16 * size * size, 120), 120, nn.BatchNorm1d)
-              + drop("drop2") + block(4, "fc2", nn.Linear(120, 84), 84, nn.BatchNorm1d)
-              + [("fc3", nn.Linear(84, num_classes))])
+    (c1, c2), (h1, h2), k = channels, hidden, kernel_size
+    layers = (block(1, "conv1", nn.Conv2d(in_channels, c1, kernel_size=k, padding=padding), c1, nn.BatchNorm2d)
+              + [("pool1", make_pool(pool, c1))]
+              + block(2, "conv2", nn.Conv2d(c1, c2, kernel_size=k), c2, nn.BatchNorm2d)
+              + [("pool2", make_pool(pool, c2)), ("flatten", nn.Flatten())]
+              + drop("drop1") + block(3, "fc1", nn.Linear(c2 * size * size, h1), h1, nn.BatchNorm1d)
+              + drop("drop2") + block(4, "fc2", nn.Linear(h1, h2), h2, nn.BatchNorm1d)
+              + [("fc3", nn.Linear(h2, num_classes))])
     return nn.Sequential(OrderedDict(layers))
 
 

@@ -18,7 +18,7 @@ from lenet_utils.models import LeNet5  # noqa: E402
 OUT = Path(__file__).resolve().parent.parent / "images" / "lenet5_architecture.png"
 
 
-def main():
+def main() -> None:
     fig = architecture_figure(LeNet5(), (1, 1, 32, 32),
                               title="LeNet-5 (LeCun et al., 1998), drawn from lenet_utils.models.LeNet5")
     OUT.parent.mkdir(exist_ok=True)

@@ -207,7 +207,25 @@ def test_make_lenet_batch_norm_dropout_and_sizes():
     assert make_lenet(image_size=32).conv1.padding == (0, 0)
 
 
+def test_make_lenet_channels_kernel_size_and_width():
+    # d2l's exercise: wider convolutions, 3x3 kernels, other hidden widths
+    net = make_lenet(channels=(12, 32), kernel_size=3, hidden=(200, 50))
+    rows = {r.name: r for r in trace(net, (1, 1, 28, 28))}
+    assert rows["conv1"].output_shape == (1, 12, 28, 28)  # padding (3 - 1) // 2 = 1 keeps 28x28
+    assert rows["pool2"].output_shape == (1, 32, 6, 6)  # 28 -> 14 -> 12 -> 6
+    assert rows["fc1"].num_params == linear_params(32 * 6 * 6, 200) and rows["fc3"].num_params == linear_params(50, 10)
+    assert count_parameters(net) == (conv_params(1, 12, 3) + conv_params(12, 32, 3) + linear_params(1152, 200)
+                                     + linear_params(200, 50) + linear_params(50, 10))
+    big = make_lenet(kernel_size=7, batch_norm=True)  # padding 3: 28 -> 28 -> 14 -> 8 -> 4
+    assert big.fc1.in_features == 16 * 4 * 4 and big.bn1.num_features == 6
+    assert big(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"channels": (6,)}, "channels and hidden are pairs"),
+    ({"hidden": 84}, "channels and hidden are pairs"),
+    ({"channels": (6, 0)}, r"channels\[1\] must be a positive int, got 0"),
+    ({"kernel_size": 15}, "too small for LeNet's two 15x15 convolutions"),
     ({"activation": "swish"}, "unknown activation 'swish'; choose one of sigmoid, tanh"),
     ({"pool": "median"}, "unknown pool 'median'; choose one of avg, max"),
     ({"dropout": 1.0}, "dropout is a probability"),
