@@ -18,10 +18,8 @@ from torchvision import transforms
 
 from .device import check_device
 from .mode import QUICK_TEST_SIZE, QUICK_TRAIN_SIZE, is_quick
-from .sources import (DATA_ENV, DATASETS, IDX_FILES, SAMPLE_DIR, DataSource, dataset_info,  # noqa: F401
-                      find_data, torchvision_root)
-
-# IDX_FILES, SAMPLE_DIR and find_data are re-exported: callers outside this module import them from here.
+from .sources import SAMPLE_DIR  # noqa: F401  (re-exported: callers pass root=data.SAMPLE_DIR)
+from .sources import DATA_ENV, DATASETS, DataSource, dataset_info, find_data, torchvision_root
 
 _announced: set[tuple] = set()
 
