@@ -113,8 +113,8 @@ def all_steps(notebook_dir: Path, timeout: int, bench_repeats: int) -> list[Step
     py = sys.executable
     quick = {"LENET_QUICK": "1"}
     full = {"LENET_QUICK": "0", "LENET_REQUIRE_FULL_DATA": "1"}
-    steps = [Step("unit", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
-                           "--ignore-glob=tests/test_browser*"], quick)]
+    steps = [Step("unit", [py, "-m", "pytest", "-q", "-rfEs", "--tb=short", "-p", "no:cacheprovider", "tests",
+                           "--ignore-glob=tests/test_browser*"], quick, verbatim=True)]  # skip reasons too
     steps += [Step(f"quick-{nb.name[:2]}", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                              str(nb.relative_to(ROOT))], quick) for nb in chapters()]
     steps += [Step(f"full-{nb.name[:2]}", [py, str(Path(__file__).resolve()), "--execute", str(nb),
