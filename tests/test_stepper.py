@@ -143,6 +143,6 @@ def test_default_stepper_uses_the_shipped_weights_and_a_real_digit():
     image, _ = sample_digit()
     from lenet_utils.weights import load_lenet5
 
-    trained = load_lenet5()
+    trained = load_lenet5().requires_grad_(False)
     expected = F.conv2d(prepare(image)[None], trained.c1.weight, trained.c1.bias)[0, 0, 14, 14]
     assert stepper.result.output == pytest.approx(float(expected), abs=1e-5)

@@ -35,6 +35,7 @@ def test_pause_step_resume(data):
     watch.start()
     assert watch.pause() == 0  # held before the very first batch
     assert "paused" in watch.status.value and "batch 0 of 40" in watch.status.value
+    assert watch.pause_button.disabled and not watch.resume_button.disabled and not watch.step_button.disabled
     before = weights(watch)
     time.sleep(0.5)
     assert watch.batches_done == 0 and same(before, weights(watch)), "a paused run must not train"
@@ -54,6 +55,7 @@ def test_pause_step_resume(data):
     assert len(points) == 1 and points[0].examples == 4 * 16  # the checkpoint after batch 4
 
     watch.resume()
+    assert not watch.pause_button.disabled and watch.resume_button.disabled
     deadline = time.monotonic() + 30
     while watch.batches_done < 12 and time.monotonic() < deadline:
         time.sleep(0.01)

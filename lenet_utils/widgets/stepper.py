@@ -149,9 +149,9 @@ def heat_image(values: torch.Tensor, vmax: float, cmap: str = "RdBu_r", vmin: fl
     if numbers:
         font = ImageFont.load_default(size=max(8, scale // 3))
         for (r, c), value in np.ndenumerate(values.detach().cpu().numpy()):
-            light = abs(v[r, c] - 0.5) > 0.35
+            dark = rgb[r, c] @ np.array([0.299, 0.587, 0.114]) < 128  # luminance of the cell
             draw.text(((c + 0.5) * scale, (r + 0.5) * scale), f"{value:.2f}", anchor="mm", font=font,
-                      fill="white" if light else "black")
+                      fill="white" if dark else "black")
     if box is not None:
         r, c, bh, bw = box
         draw.rectangle([c * scale, r * scale, (c + bw) * scale - 1, (r + bh) * scale - 1],
@@ -172,7 +172,7 @@ def _img_tag(img: Image.Image, caption: str) -> str:
             f"<figcaption style='font-size:12px'>{html.escape(caption)}</figcaption></figure>")
 
 
-def _snapshot(rows: Rows, lines: list[str]) -> bytes:
+def picture_sheet(rows: Rows, lines: list[str]) -> bytes:
     """Rows of captioned panels, then text lines: the widget as one PNG."""
     font = ImageFont.load_default(size=14)
     gap, line_h = 14, 22
@@ -232,7 +232,7 @@ class _Stepper:
 
     def _update(self, change=None) -> None:
         rows, lines = self._panels()
-        figures = "".join(f"<div style='display:flex;align-items:flex-start;margin-bottom:6px'>"
+        figures = "".join(f"<div style='display:flex;flex-wrap:wrap;align-items:flex-start;margin-bottom:6px'>"
                           f"{''.join(_img_tag(img, cap) for img, cap in row)}</div>" for row in rows)
         text = "".join(f"<div class='lenet-stepper-line'>{line}</div>" for line in lines)
         self.view.value = figures + text
@@ -240,7 +240,7 @@ class _Stepper:
     def snapshot(self) -> bytes:
         """A PNG of what the view shows now (for saved notebooks and print)."""
         rows, lines = self._panels()
-        return _snapshot(rows, [html.unescape(re.sub(r"<[^>]+>", "", line)) for line in lines])
+        return picture_sheet(rows, [html.unescape(re.sub(r"<[^>]+>", "", line)) for line in lines])
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.ui._repr_mimebundle_(**kwargs)

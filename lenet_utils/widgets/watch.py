@@ -114,7 +114,8 @@ class WatchItLearn:
         pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b>"), self.kernels_view,
                                  widgets.HTML("<b>the test image and its feature maps</b>"), self.maps_view])
         self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button]),
-                                self.status, widgets.HBox([pictures, self.curves_view])])
+                                self.status, widgets.HBox([pictures, self.curves_view],
+                                                          layout=widgets.Layout(align_items="flex-start"))])
         self.ui.add_class("lenet-watch")
         self._render()
         if start:
@@ -132,6 +133,7 @@ class WatchItLearn:
             raise RuntimeError("This widget has already trained its run; make a new WatchItLearn to train again.")
         self._thread = threading.Thread(target=self._run, daemon=True, name="lenet-watch-it-learn")
         self._thread.start()
+        self._set_status()
         return self
 
     def pause(self, timeout: float = 60) -> int:
@@ -243,6 +245,7 @@ class WatchItLearn:
                     return False
                 if self._drawn_at == self.batches_done:
                     self._parked = True
+                    self._set_status()
                     self._cond.notify_all()
                     self._cond.wait()
                     continue
@@ -258,8 +261,10 @@ class WatchItLearn:
     # ---------------------------------------------------------------- the pictures
 
     def _status_text(self) -> str:
+        held = self._parked or self._thread is None
         state = ("error: " + str(self.error) if self.error else "finished" if self.finished
-                 else "paused" if self._paused else "running" if self._thread else "not started")
+                 else ("paused" if held else "pausing") if self._paused
+                 else "running" if self._thread else "not started")
         last = self.points[-1] if self.points else None
         loss = f", train loss {last.train_loss:.3f}, train acc {last.train_acc:.3f}" if last else ""
         return f"batch {self.batches_done} of {self.total_batches}{loss} ({state})"
@@ -294,13 +299,13 @@ class WatchItLearn:
         if curves or time.monotonic() - self._curves_at > self.CURVES_EVERY_S:
             self.curves_view.value = self._curves()
             self._curves_at = time.monotonic()
-        with self._cond:
-            self._drawn_at = self.batches_done
+            with self._cond:  # everything shown is now of this batch (a paused run need not redraw)
+                self._drawn_at = self.batches_done
         self.renders += 1
         self._set_status()
 
     def _curves(self) -> bytes:
-        fig = Figure(figsize=(4.6, 3.4))
+        fig = Figure(figsize=(4.2, 3.0))
         ax = fig.subplots()
         if self.points:
             x = [p.epoch for p in self.points]
@@ -313,7 +318,7 @@ class WatchItLearn:
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=72)
+        fig.savefig(buf, format="png", dpi=90)
         return buf.getvalue()
 
     def _bundle(self, **kwargs) -> dict:

@@ -1,0 +1,139 @@
+"""The "see inside" widgets as a person uses them: JupyterLab in headless Chromium (Playwright).
+
+A small notebook (written to a temp folder) shows the convolution stepper and the watch-it-learn
+widget. The test moves the stepper with the keyboard and its Play button and checks that the sum
+the page shows is the kernel's arithmetic at the position the page shows; then it presses Step,
+Resume and Pause on the watch widget and checks the batch counter the page shows.
+
+Skipped with a clear reason where Debian's Chromium or Playwright is missing, except when
+LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab import chromium, lab_server, new_page, open_notebook, require_browser, run_all, shutdown_kernel
+from lenet_utils.models import LeNet5
+from lenet_utils.weights import load_lenet5, prepare
+from lenet_utils.widgets.stepper import conv_step, sample_digit
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+START = 14 * 28 + 6  # row 14, col 6: the window lies on the digit's strokes
+CELLS = [
+    "from lenet_utils.data import SAMPLE_DIR, load_data\n"
+    "from lenet_utils.widgets.stepper import ConvStepper\n"
+    "from lenet_utils.widgets.watch import WatchItLearn",
+    f"ConvStepper(position={START}, interval_ms=200)",
+    "data = load_data('fashion-mnist', 16, root=SAMPLE_DIR, train_size=480, test_size=64, device='cpu',\n"
+    "                 verbose=False)\n"
+    "watch = WatchItLearn(data, num_epochs=2, redraw_every=4, start=False)\n"
+    "watch.pause()\nwatch.start()\nwatch.show()",
+]
+TOTAL = 2 * 480 // 16
+SHOWN = re.compile(r"position \(row (\d+), col (\d+)\): sum of the 25 products = (-?\d+\.\d+)")
+COUNTER = re.compile(r"batch (\d+) of (\d+).*\((\w+)\)")
+
+
+def _notebook(path: Path) -> None:
+    cells = [{"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+             for src in CELLS]
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}))
+
+
+def _text(page, css: str) -> str:
+    return page.locator(css).last.inner_text()
+
+
+def _wait_text(page, css: str, pattern: str, timeout_s: float = 60) -> str:
+    """Wait until the last element matching ``css`` has text matching ``pattern``; return it."""
+    page.wait_for_function(
+        "([css, pattern]) => { const e = [...document.querySelectorAll(css)].pop();"
+        " return !!e && new RegExp(pattern).test(e.innerText); }",
+        arg=[css, pattern], timeout=timeout_s * 1000)
+    return _text(page, css)
+
+
+def _check_sum(text: str, net: LeNet5, x: torch.Tensor) -> tuple[int, int]:
+    """The shown sum equals conv_step's at the shown position; return that position."""
+    row, col, shown = SHOWN.search(text).groups()
+    row, col = int(row), int(col)
+    expected = conv_step(x, net.c1.weight[0, 0].detach(), float(net.c1.bias[0]), row, col).total
+    assert float(shown) == pytest.approx(expected, abs=6e-5), text
+    return row, col
+
+
+def _counter(page) -> tuple[int, int, str]:
+    done, total, state = COUNTER.search(_text(page, ".lenet-watch-status")).groups()
+    return int(done), int(total), state
+
+
+def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
+    require_browser()
+    net = load_lenet5().requires_grad_(False)  # the shipped weights, as the widget's default
+    x = prepare(sample_digit()[0])[0]
+    _notebook(tmp_path / "inside.ipynb")
+    with lab_server(tmp_path, env={"LENET_QUICK": "1", "LENET_OFFLINE": "1"}) as url, chromium() as browser:
+        page = new_page(browser)
+        open_notebook(page, url, "inside.ipynb")
+        state = run_all(page, timeout_s=180)
+        assert not state["errors"], state["errors"]
+
+        # The stepper: the slider's handle, moved with the keyboard.
+        sums = ".lenet-conv-stepper"
+        first = _wait_text(page, sums, "sum of the 25 products")
+        assert _check_sum(first, net, x) == divmod(START, 28)
+        handle = page.locator(".lenet-conv-stepper .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.click()
+        for _ in range(3):
+            handle.press("ArrowRight")
+        moved = _wait_text(page, sums, rf"row 14, col {START % 28 + 3}\)")
+        assert _check_sum(moved, net, x) == (14, START % 28 + 3)
+        assert SHOWN.search(moved).group(3) != SHOWN.search(first).group(3), "the sum did not change"
+
+        # ... and with its Play button (which turns into Pause while it plays).
+        play = page.locator(".lenet-conv-stepper .widget-play button").first
+        play.click()
+        time.sleep(1.5)
+        play.click()
+        time.sleep(0.5)
+        played = _text(page, sums)
+        row, col = _check_sum(played, net, x)
+        assert row * 28 + col > START + 3, f"Play did not move the window: {played}"
+        page.locator(".lenet-conv-stepper").first.screenshot(path=str(_artifact("stepper.png")))
+
+        # The watch widget starts paused before the first batch.
+        status = ".lenet-watch-status"
+        _wait_text(page, status, r"batch 0 of \d+.*\(paused\)")
+        page.locator(".lenet-watch-step").last.scroll_into_view_if_needed()
+        for k in (1, 2):
+            page.locator(".lenet-watch-step").last.click()
+            _wait_text(page, status, rf"batch {k} of {TOTAL}.*\(paused\)")
+        time.sleep(1)
+        assert _counter(page) == (2, TOTAL, "paused"), "a paused run moved on by itself"
+
+        page.locator(".lenet-watch-resume").last.click()
+        _wait_text(page, status, r"batch ([3-9]|\d\d+) of")
+        page.locator(".lenet-watch-pause").last.click()
+        _wait_text(page, status, r"\(paused\)")
+        held = _counter(page)[0]
+        assert held > 2
+        time.sleep(1)
+        assert _counter(page)[0] == held, "Pause did not hold the run"
+        page.locator(".lenet-watch-step").last.click()
+        _wait_text(page, status, rf"batch {held + 1} of {TOTAL}.*\(paused\)")
+        page.locator(".lenet-watch").last.screenshot(path=str(_artifact("watch_paused.png")))
+        page.locator(".lenet-watch-resume").last.click()
+        _wait_text(page, status, rf"batch {TOTAL} of {TOTAL}.*\(finished\)", timeout_s=120)
+        shutdown_kernel(page)
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
