@@ -8,6 +8,7 @@ files, for the chapters and benchmarks that compare the two. Where the files com
 """
 
 import warnings
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def _subset_indices(labels: torch.Tensor, size: int | None, seed: int, source: D
     return balanced_subset(labels, size, seed=seed)
 
 
-def text_labels(name: str, labels) -> list[str]:
+def text_labels(name: str, labels: "torch.Tensor | Iterable[int]") -> list[str]:
     """Class names for numeric labels, e.g. ``text_labels('fashion-mnist', [0, 9])``."""
     classes = dataset_info(name).classes
     return [classes[int(i)] for i in labels]

@@ -6,6 +6,9 @@ it does not know instead of guessing.
 """
 
 import os
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ENV_VAR = "LENET_QUICK"
 
@@ -37,7 +40,7 @@ def is_quick() -> bool:
     return env_flag(ENV_VAR)
 
 
-def pick(full, quick):
+def pick(full: T, quick: T) -> T:
     """Return ``quick`` in quick mode and ``full`` otherwise, e.g. ``num_epochs = pick(10, 1)``."""
     return quick if is_quick() else full
 
