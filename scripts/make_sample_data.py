@@ -11,13 +11,16 @@ import gzip
 import struct
 from pathlib import Path
 
+import torch
+
 from lenet_utils.data import balanced_subset, load_tensors
 from lenet_utils.sources import IDX_FILES, SAMPLE_DIR, dataset_info
 
 SIZES = {True: 3000, False: 1000}  # train / test images per data set
 
 
-def write_idx_gz(path: Path, tensor) -> None:
+def write_idx_gz(path: Path, tensor: torch.Tensor) -> None:
+    """Write ``tensor`` (uint8) as a gzipped IDX file, byte for byte reproducible (mtime 0)."""
     header = struct.pack(f">BBBB{tensor.dim()}I", 0, 0, 0x08, tensor.dim(), *tensor.shape)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
         f.write(header + tensor.contiguous().numpy().tobytes())
