@@ -151,7 +151,7 @@ class LadderResult:
     def gaps(self) -> list[dict]:
         """For each rung and data set: the change in mean final test accuracy against the rung
         below, the larger spread of the two, and whether the gap exceeds it (only then is the gap
-        a result)."""
+        a result; None when either rung has fewer than two seeds with a result, so no spread)."""
         rows = {(r["rung"], r["dataset"]): r for r in self.table()}
         names = list(dict.fromkeys(r.rung.name for r in self.runs))
         datasets = list(dict.fromkeys(r.dataset for r in self.runs))
@@ -163,8 +163,9 @@ class LadderResult:
                     continue
                 gap = a["test_acc_mean"] - b["test_acc_mean"]
                 spread = max(a["spread"], b["spread"])
+                measured = min(a["seeds"] - a["diverged"], b["seeds"] - b["diverged"]) >= 2
                 out.append({"rung": above, "dataset": dataset, "gap": gap, "spread": spread,
-                            "exceeds_spread": bool(abs(gap) > spread)})
+                            "exceeds_spread": bool(abs(gap) > spread) if measured else None})
         return out
 
     def to_markdown(self) -> str:

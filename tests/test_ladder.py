@@ -102,6 +102,8 @@ def test_gaps_say_which_exceed_the_spread():
     gaps = LadderResult(runs).gaps()
     assert [(g["rung"], g["exceeds_spread"]) for g in gaps] == [("+ ReLU", False), ("+ max pool", True)]
     assert gaps[1]["gap"] == pytest.approx(0.0095) and gaps[1]["spread"] == pytest.approx(0.002)
+    one_seed = LadderResult([_run(classic, 0, [0.970]), _run(relu, 0, [0.990])]).gaps()
+    assert one_seed[0]["exceeds_spread"] is None  # one seed: no spread, so no verdict
 
 
 def test_a_run_without_any_epoch_is_counted_not_crashed():
