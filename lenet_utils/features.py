@@ -152,7 +152,7 @@ def _connection_label(module: nn.Module) -> str:
     return "Gaussian\nconnections" if kind == "RBFOutput" else "full\nconnection"
 
 
-def architecture_figure(net: nn.Module, input_shape: tuple[int, ...], title: str | None = None) -> Figure:
+def architecture_figure(net: nn.Sequential, input_shape: tuple[int, ...], title: str | None = None) -> Figure:
     """Draw a network in the style of the LeNet-5 paper's Figure 2, from a real trace: feature maps
     as stacks of squares (side proportional to their size), vectors as columns, with the layer names,
     ``channels@height×width`` and the kind of connection between stages."""

@@ -128,10 +128,13 @@ class Trace(list):
         p.text(str(self))
 
 
-def trace(net: nn.Module, input_shape: tuple[int, ...]) -> Trace:
+def trace(net: nn.Sequential, input_shape: tuple[int, ...]) -> Trace:
     """Push a batch of zeros of input_shape (batch dimension included, e.g. (1, 1, 28, 28)) through
-    the net's layers one by one, in eval mode, and record each layer's name, type, output shape and
-    number of parameters."""
+    the layers of an nn.Sequential one by one, in eval mode, and record each layer's name, type,
+    output shape and number of parameters."""
+    if not isinstance(net, nn.Sequential):
+        raise TypeError(f"trace steps through the layers of an nn.Sequential in order; got a "
+                        f"{type(net).__name__}, whose forward pass may call its layers differently.")
     if not all(isinstance(s, int) and s > 0 for s in input_shape):
         raise ShapeError(f"input_shape must be a tuple of positive ints including the batch "
                          f"dimension, e.g. (1, 1, 28, 28); got {input_shape!r}.")

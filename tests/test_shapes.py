@@ -122,6 +122,8 @@ def test_trace_reports_the_layer_where_shapes_break():
         trace(make_lenet(), (1, 1, 32, 32))  # 32x32 gives 16x6x6 = 576 features, fc1 wants 400
     with pytest.raises(ShapeError, match="does not fit at the first layer"):
         trace(lenet_d2l(), (1, 3, 28, 28))  # three channels for a one-channel conv
+    with pytest.raises(TypeError, match="layers of an nn.Sequential"):
+        trace(nn.Conv2d(1, 6, 5), (1, 1, 28, 28))
     with pytest.raises(ShapeError, match="tuple of positive ints"):
         trace(lenet_d2l(), (28, 28.0))
 
