@@ -5,10 +5,11 @@ separates good learning rates from bad ones and the accuracy check below means s
 initial weights, one learning rate each (log-spaced from 0.01 to 3, so the largest ones diverge),
 the same batches in the same order, Fashion-MNIST. Sequential
 is ``train_many(..., parallel=False)``: ``lenet_utils.train_ch6`` once per model (with its CUDA
-graph on a GPU). All at once is ``train_many(..., parallel=True)``: stacked parameters, one
-vmap-ed forward/backward per batch, a functional SGD step. Both are timed end to end (training and
-the test evaluation after each epoch) after a short warm-up of each path, and their final test
-accuracies are compared model by model. Usage::
+graph on a GPU). All at once is ``train_many(..., parallel=True)``: the models' parameters stacked
+inside each step, one vmap-ed forward/backward per batch, one ``torch.optim`` step with a param
+group per model (also captured as a CUDA graph on a GPU). Both follow the engine's divergence rule.
+Both are timed end to end (training and the test evaluation after each epoch) after a short warm-up
+of each path, and their final test accuracies and statuses are compared model by model. Usage::
 
     LENET_DATA_DIR=/path/to/datasets python benchmarks/bench_sweep.py   # GPU: 32 models, full set
     python benchmarks/bench_sweep.py --device cpu                         # CPU: 8 models, 2,000 images
@@ -19,14 +20,13 @@ for 32 models on an H100. On a shared machine, compare the load averages printed
 
 import argparse
 import os
-import platform
 
 import torch
 
 from lenet_utils import data
-from lenet_utils.device import describe, try_gpu
+from lenet_utils.device import check_device, describe, hardware_summary
 from lenet_utils.models import make_lenet
-from lenet_utils.sweep import train_many
+from lenet_utils.many import train_many
 
 
 def load() -> str:
@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    device = torch.device(args.device) if args.device else try_gpu()
+    device = check_device(args.device)
     on_gpu = device.type == "cuda"
     models = args.models or (32 if on_gpu else 8)
     train_size = args.train_size or (None if on_gpu else 2000)
@@ -65,8 +65,7 @@ def main():
     train_iter, test_iter = data.load_data("fashion-mnist", args.batch_size, device=device,
                                            train_size=train_size, test_size=test_size,
                                            seed=args.seed)
-    print(f"Hardware: {describe(device)}; host CPU: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; torch {torch.__version__}")
+    print(f"Hardware: {hardware_summary(device)}")
     print(f"Task: {models} {args.activation} LeNets (lr 0.01 ... 3), {args.epochs} epoch(s), batch "
           f"{args.batch_size}, {train_iter.num_examples:,} training / {test_iter.num_examples:,} "
           f"test images\n")
