@@ -29,7 +29,7 @@ def same(a, b):
 
 
 def test_pause_step_resume(data):
-    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, start=False)
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, slow_motion=0, start=False)
     assert watch.total_batches == EPOCHS * BATCHES and watch.renders == 1
     watch.pause()
     watch.start()
@@ -72,12 +72,13 @@ def test_pause_step_resume(data):
     assert history.status == "completed" and history.num_epochs == EPOCHS
     assert history.points == watch.points and history.points[:len(points)] == points
     assert watch.renders >= len(watch.points), "every checkpoint redraws"
+    assert len(watch.kernel_distance) == len(watch.points) and watch.kernel_distance[-1] > 0
     assert "finished" in watch.status.value
     assert watch.pause_button.disabled and watch.resume_button.disabled and watch.step_button.disabled
 
 
 def test_close_stops_a_paused_run_and_keeps_its_history(data):
-    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, start=False)
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, slow_motion=0, start=False)
     watch.pause()
     watch.start()
     for _ in range(BATCHES + 2):  # into the second epoch
@@ -90,13 +91,15 @@ def test_close_stops_a_paused_run_and_keeps_its_history(data):
 
 
 def test_the_widget_carries_a_picture_of_its_state(data):
-    watch = WatchItLearn(data, num_epochs=1, redraw_every=4, start=False)
+    watch = WatchItLearn(data, num_epochs=1, redraw_every=4, slow_motion=0.01, start=False)
     bundle = watch._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
     assert picture.width > 300 and picture.height > 300
     kernels = watch.kernels_view.value
+    start = time.monotonic()
     watch.start().wait(timeout=120)
+    assert time.monotonic() - start >= BATCHES * 0.01, "slow motion waits before every batch"
     assert watch.kernels_view.value != kernels, "the kernels picture follows training"
     assert base64.b64decode(watch._repr_mimebundle_()["image/png"]) != base64.b64decode(bundle["image/png"])
 
@@ -106,6 +109,8 @@ def test_bad_arguments_say_what_to_do(data):
         WatchItLearn(data, redraw_every=0, start=False)
     with pytest.raises(ValueError, match="image_index must lie in 0..63"):
         WatchItLearn(data, image_index=64, start=False)
+    with pytest.raises(ValueError, match="slow_motion must lie on its slider"):
+        WatchItLearn(data, slow_motion=2, start=False)
     with pytest.raises(ValueError, match="not a Conv2d layer.*conv1"):
         WatchItLearn(data, kernels="fc1", start=False)
     watch = WatchItLearn(data, num_epochs=1, start=False)

@@ -51,13 +51,16 @@ class WatchItLearn:
     ``data`` is a data set name (a class-balanced subset of ``train_size``/``test_size`` images is
     loaded) or a ``(train_iter, test_iter)`` pair. ``net`` defaults to ``make_lenet("relu")``, trained
     with ``optimizer`` (Adam) at ``lr``; it must have a ``kernels`` conv layer and the named
-    feature-map ``layers``. The pictures are
-    redrawn about every ``redraw_every`` batches; ``image_index`` picks the test image. Every run
-    starts from ``torch.manual_seed(seed)`` and d2l's Xavier initialisation.
+    feature-map ``layers``. The pictures are redrawn about every ``redraw_every`` batches;
+    ``image_index`` picks the test image; ``slow_motion`` seconds pass before each batch (a slider:
+    LeNet learns too fast to follow otherwise). Every run starts from ``torch.manual_seed(seed)``
+    and d2l's Xavier initialisation.
 
     Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``wait()``, ``close()``;
     ``batches_done``, ``total_batches``, ``renders``, ``points`` (every checkpoint so far),
-    ``history`` (the run's History: after the first epoch, else None), ``paused``, ``finished``.
+    ``kernel_distance`` (at each point: how far the kernels are from where they started, relative
+    to their starting size), ``history`` (the run's History: after the first epoch, else None),
+    ``paused``, ``finished``.
     """
 
     CURVES_EVERY_S = 1.0  # the curves are redrawn at most this often while training runs
@@ -66,7 +69,8 @@ class WatchItLearn:
                  net: nn.Module | None = None, train_size: int | None = None, test_size: int | None = None,
                  batch_size: int = 64, num_epochs: int | None = None, lr: float = 2e-3,
                  optimizer: str = "adam", redraw_every: int = 4, image_index: int = 0,
-                 kernels: str = "conv1", layers: Sequence[str] = ("act1", "act2"), seed: int = 0,
+                 kernels: str = "conv1", layers: Sequence[str] = ("act1", "act2"),
+                 slow_motion: float = 0.05, seed: int = 0,
                  device: "str | torch.device | None" = None, start: bool = True):
         if isinstance(data, str):
             data = load_data(data, batch_size, device=device, train_size=train_size or pick(10_000, 2_000),
@@ -76,6 +80,8 @@ class WatchItLearn:
             raise ValueError(f"image_index must lie in 0..{self.test_iter.num_examples - 1}, got {image_index}.")
         if isinstance(redraw_every, bool) or not isinstance(redraw_every, int) or redraw_every < 1:
             raise ValueError(f"redraw_every must be a whole number of batches >= 1, got {redraw_every!r}.")
+        if not 0 <= slow_motion <= 0.5:
+            raise ValueError(f"slow_motion must lie on its slider, 0 to 0.5 s per batch; got {slow_motion!r}.")
         torch.manual_seed(seed)
         self.net = net if net is not None else make_lenet("relu")
         self.net.apply(init_weights)  # here, not in train_ch6, so the first picture shows the start
@@ -89,7 +95,8 @@ class WatchItLearn:
         self.num_epochs, self.lr, self.optimizer = num_epochs or pick(3, 1), lr, optimizer
         self.points_per_epoch = max(1, len(self.train_iter) // redraw_every)
         self.total_batches = self.num_epochs * len(self.train_iter)
-        self.batches_done, self.renders, self.points = 0, 0, []
+        self.batches_done, self.renders, self.points, self.kernel_distance = 0, 0, [], []
+        self._kernels_at_start = self.kernel_layer.weight.detach().clone()
         self.history: History | None = None
         self.error: BaseException | None = None
         self._cond = threading.Condition()
@@ -102,6 +109,8 @@ class WatchItLearn:
         self.pause_button = widgets.Button(description="Pause", icon="pause")
         self.resume_button = widgets.Button(description="Resume", icon="play")
         self.step_button = widgets.Button(description="Step one batch", icon="step-forward")
+        self.slow_motion = widgets.FloatSlider(value=slow_motion, min=0, max=0.5, step=0.01,
+                                               description="s per batch", readout_format=".2f")
         self.kernels_view, self.maps_view, self.curves_view = (widgets.Image(format="png") for _ in range(3))
         for widget, css in ((self.status, "lenet-watch-status"), (self.pause_button, "lenet-watch-pause"),
                             (self.resume_button, "lenet-watch-resume"), (self.step_button, "lenet-watch-step"),
@@ -113,7 +122,8 @@ class WatchItLearn:
         self.step_button.on_click(lambda _: self.step())
         pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b>"), self.kernels_view,
                                  widgets.HTML("<b>the test image and its feature maps</b>"), self.maps_view])
-        self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button]),
+        self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button,
+                                              self.slow_motion]),
                                 self.status, widgets.HBox([pictures, self.curves_view],
                                                           layout=widgets.Layout(align_items="flex-start"))])
         self.ui.add_class("lenet-watch")
@@ -233,6 +243,8 @@ class WatchItLearn:
         with self._cond:
             self.batches_done = self._released
             self._cond.notify_all()
+            if self.slow_motion.value > 0:  # a pause or close cuts the wait short
+                self._cond.wait_for(lambda: self._paused or self._cancel, self.slow_motion.value)
         while True:
             with self._cond:
                 if self._cancel:
@@ -253,6 +265,8 @@ class WatchItLearn:
 
     def _on_point(self, point: Point, net: nn.Module) -> None:
         self.points.append(point)
+        moved = (self.kernel_layer.weight.detach() - self._kernels_at_start).norm()
+        self.kernel_distance.append(float(moved / self._kernels_at_start.norm()))
         self._render(curves=False)
 
     def _on_epoch(self, history: History) -> None:
