@@ -22,7 +22,7 @@ from .shapes import ShapeError, conv_out, pool_out
 __all__ = [
     "mlp", "small_cnn", "lenet_d2l", "ScaledTanh", "Subsampling", "C3_TABLE", "c3_connection_mask",
     "PartialConv2d", "DIGIT_GLYPHS", "DIGIT_CODES", "RBFOutput", "LeNet5",
-    "ACTIVATIONS", "POOLS", "make_activation", "make_pool", "make_lenet",
+    "ACTIVATIONS", "POOLS", "make_lenet",
     "lenet_relu_avg", "lenet_cifar10", "lenet_modern",
 ]
 
@@ -246,7 +246,7 @@ POOLS = {
 }
 
 
-def make_activation(name: str) -> nn.Module:
+def _activation(name: str) -> nn.Module:
     """A fresh activation module from its name (see ``ACTIVATIONS``)."""
     key = str(name).lower()
     if key not in ACTIVATIONS:
@@ -254,7 +254,7 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[key]()
 
 
-def make_pool(name: str, channels: int) -> nn.Module:
+def _pool(name: str, channels: int) -> nn.Module:
     """A 2x2, stride-2 pooling module: 'avg', 'max' or LeNet-5's trainable 'subsampling'."""
     key = str(name).lower()
     if key not in POOLS:
@@ -298,16 +298,16 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
 
     def block(i, name, layer, channels, norm):  # layer -> [batch norm] -> activation, numbered i
         parts = [(name, layer)] + ([(f"bn{i}", norm(channels))] if batch_norm else [])
-        return parts + [(f"act{i}", make_activation(activation))]
+        return parts + [(f"act{i}", _activation(activation))]
 
     def drop(name):
         return [(name, nn.Dropout(dropout))] if dropout > 0 else []
 
     (c1, c2), (h1, h2), k = channels, hidden, kernel_size
     layers = (block(1, "conv1", nn.Conv2d(in_channels, c1, kernel_size=k, padding=padding), c1, nn.BatchNorm2d)
-              + [("pool1", make_pool(pool, c1))]
+              + [("pool1", _pool(pool, c1))]
               + block(2, "conv2", nn.Conv2d(c1, c2, kernel_size=k), c2, nn.BatchNorm2d)
-              + [("pool2", make_pool(pool, c2)), ("flatten", nn.Flatten())]
+              + [("pool2", _pool(pool, c2)), ("flatten", nn.Flatten())]
               + drop("drop1") + block(3, "fc1", nn.Linear(c2 * size * size, h1), h1, nn.BatchNorm1d)
               + drop("drop2") + block(4, "fc2", nn.Linear(h1, h2), h2, nn.BatchNorm1d)
               + [("fc3", nn.Linear(h2, num_classes))])
