@@ -122,6 +122,8 @@ def test_pooling_values_equal_torch_pooling_and_s2(net, digit):
 def test_widgets_refuse_a_position_off_the_slider(net, digit):
     with pytest.raises(ValueError, match=r"position must lie in 0\.\.99"):
         C3Stepper(net=net, image=digit, position=100)
+    with pytest.raises(ValueError, match=r"map must be one of \[0, 1, 2, 3, 4, 5\], got 6"):
+        ConvStepper(net=net, image=digit, channel=6)
     with pytest.raises(ValueError, match="one 32x32 digit"):
         ConvStepper(net=net, image=torch.zeros(1, 28, 28))
 

@@ -208,6 +208,8 @@ class _Stepper:
         if not 0 <= position <= last:
             raise ValueError(f"position must lie in 0..{last} ({self.grid[0]}x{self.grid[1]} "
                              f"positions, row by row), got {position}.")
+        if choice not in dict(choices).values():
+            raise ValueError(f"map must be one of {sorted(dict(choices).values())}, got {choice!r}.")
         self.choice = widgets.Dropdown(options=choices, value=choice, description="map")
         self.position = widgets.IntSlider(value=position, min=0, max=last, description="position",
                                           continuous_update=True)

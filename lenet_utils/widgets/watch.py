@@ -323,8 +323,8 @@ class WatchItLearn:
         ax = fig.subplots()
         if self.points:
             x = [p.epoch for p in self.points]
-            ax.plot(x, [p.train_loss for p in self.points], color="C0", label="train loss")
-            ax.plot(x, [p.train_acc for p in self.points], "--", color="C2", label="train acc")
+            ax.plot(x, [p.train_loss for p in self.points], ".-", color="C0", label="train loss")
+            ax.plot(x, [p.train_acc for p in self.points], ".--", color="C2", label="train acc")
             tested = [p for p in self.points if p.test_acc is not None]
             ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
             ax.legend(fontsize="small", loc="center right")
