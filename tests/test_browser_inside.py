@@ -83,6 +83,8 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         open_notebook(page, url, "inside.ipynb")
         state = run_all(page, timeout_s=180)
         assert not state["errors"], state["errors"]
+        assert page.locator(".jp-RenderedImage").count() == 0, \
+            "JupyterLab must show the live widgets only, not their saved pictures as well"
 
         # The stepper: the slider's handle, moved with the keyboard.
         sums = ".lenet-conv-stepper"
