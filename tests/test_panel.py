@@ -1,141 +1,197 @@
-"""The slider panel driven from Python: moving a control retrains and redraws, a run in progress
-is cancelled cleanly, errors leave the controls working."""
+"""The slider panel driven from Python: each move trains through train_ch6 with live curves, runs
+stay in view, a move cancels the run in progress before its next batch, errors leave the controls
+working. Runs on the bundled sample (hermetic)."""
 
+import base64
+import math
 import threading
 
 import pytest
 
-from lenet_utils import widgets
-from lenet_utils.data import load_data
-from lenet_utils.train import History
-from lenet_utils.widgets.panel import PanelRun, TrainingPanel
+from lenet_utils.data import SAMPLE_DIR, load_data
+from lenet_utils.history import History, Point
+from lenet_utils.widgets import panel as panel_module
+from lenet_utils.widgets.panel import DEFAULTS, RUNS_SHOWN, PanelRun, TrainingPanel
+from lenet_utils.widgets.panel_runs import interval_losses, run_label
+
+PNG = b"\x89PNG"
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_data("fashion-mnist", 64, train_size=256, test_size=200, device="cpu", verbose=False)
+    return load_data("fashion-mnist", 32, train_size=640, test_size=200, device="cpu", root=SAMPLE_DIR,
+                     verbose=False)
 
 
 @pytest.fixture
 def panel(data):
-    p = TrainingPanel(data, lr=0.1, activation="sigmoid", num_epochs=1, background=False)
+    p = TrainingPanel(data, background=False)
     yield p
     p.close()
 
 
-def test_panel_trains_the_starting_setting_and_shows_it(panel, data):
+def test_the_starting_setting_trains_with_a_test_score_at_every_point(panel, data):
     assert len(panel.runs) == 1 and panel.history is panel.runs[0].history
-    assert panel.runs[0].settings == {"lr": 0.1, "activation": "sigmoid", "pool": "avg",
-                                      "num_epochs": 1, "batch_size": 64}
-    assert panel.history.num_epochs == 1 and panel.history.status == "completed"
-    assert "test acc" in panel.result.value and "sigmoid" in panel.result.value
-    sizes = f"{data[0].num_examples:,} training and {data[1].num_examples:,} test images"
-    assert sizes in panel.subset_info.value
-    assert panel.curves.value[:4] == b"\x89PNG"
+    run = panel.runs[0]
+    assert run.settings == {**DEFAULTS, "examples": run.settings["examples"]}
+    assert panel.history.status == "completed"
+    points = panel.history.points
+    assert len(points) >= 10, "the curves need a point every few batches"
+    assert [p.examples for p in points] == sorted({p.examples for p in points})
+    assert points[-1].examples == data[0].num_examples  # the budget is capped by the data there is
+    assert all(p.test_acc is not None and 0 <= p.test_acc <= 1 for p in points)
+    assert run.test_acc == points[-1].test_acc == panel.history.final_test_acc
+    assert "test acc" in panel.result.value and "ReLU" in panel.result.value
+    assert "200 held-out images" in panel.result.value
+    assert f"{data[0].num_examples:,} training images" in panel.data_info.value
+    assert panel.curves.value[:4] == PNG and "<td" in panel.table.value
 
 
-def test_moving_a_control_retrains_and_redraws(panel):
-    before_png, before_text = panel.curves.value, panel.result.value
+def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
+    calls = []
+    real = panel_module.train_ch6
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "train_ch6", spy)
+    png = panel.curves.value
     panel.lr.value = 0.3
-    assert len(panel.runs) == 2 and panel.runs[-1].settings["lr"] == pytest.approx(0.3)
-    assert panel.history.num_epochs == 1
-    assert panel.curves.value != before_png
-    assert panel.result.value != before_text and "Run 2" in panel.result.value
-    assert "Previous, run 1" in panel.result.value  # the previous setting stays on screen
-    panel.activation.value = "relu"
-    assert panel.runs[-1].settings["activation"] == "relu" and "ReLU" in panel.result.value
-    panel.epochs.value = 2
-    assert panel.history.num_epochs == 2
-    panel.batch_size.value = 128
+    assert panel.runs[-1].settings["lr"] == pytest.approx(0.3) and panel.curves.value != png
+    panel.activation.value = "tanh"
+    panel.optimizer.value = "adam"
+    assert calls[-1]["optimizer"] == "adam" and "Adam" in panel.result.value
+    panel.init.value = "pytorch"
+    assert calls[-1]["init"] is False and calls[-2]["init"] is True
     panel.pool.value = "max"
-    assert [r.settings["pool"] for r in panel.runs][-2:] == ["avg", "max"]
+    panel.batch_size.value = 64
+    panel.examples.value = 5_000
+    assert len(panel.runs) == 8 and len(calls) == 7
+    assert panel.runs[-1].settings == {"lr": pytest.approx(0.3), "activation": "tanh", "optimizer": "adam",
+                                       "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 5_000}
+    assert all(c["stop"] is not None and c["on_point"] is not None for c in calls)
+
+
+def test_the_curves_redraw_while_a_run_trains(data):
+    p = TrainingPanel(data, background=False, start=False, redraw_every=0)
+    pictures, results = [], []
+    p.curves.observe(lambda change: pictures.append(change["new"]), names="value")
+    p.result.observe(lambda change: results.append(change["new"]), names="value")
+    p.retrain()
+    assert len(p.runs) == 1
+    during = [r for r in results if r.startswith("Training run 1")]
+    assert len(during) >= 5 and "examples ..." in during[-1]
+    assert len(set(pictures)) >= 5, "the curves must move while the run trains, not only at its end"
+
+
+def test_earlier_runs_stay_in_view_until_cleared(panel):
+    for lr in (0.2, 0.3, 0.5, 1.0, 2.0):
+        panel.lr.value = lr
     assert len(panel.runs) == 6
+    assert panel.table.value.count("<tr>") == RUNS_SHOWN + 1  # the header and the last five runs
+    assert "lr 2" in panel.table.value and ">1<" not in panel.table.value  # run 1 has left the view
+    text = panel._text()
+    assert all(f"lr {lr:.2g}" in text for lr in (0.3, 0.5, 1.0, 2.0))
+    panel.clear()
+    assert panel.runs == [] and panel.table.value == ""
+    panel.lr.value = 0.1
+    assert [r.number for r in panel.runs] == [7]  # numbering goes on after a clear
 
 
-def test_same_setting_gives_the_same_curves(panel):
+def test_the_same_setting_gives_the_same_curves(panel):
     first = panel.history
     panel.lr.value = 0.5
-    panel.lr.value = 0.1
-    assert panel.history.train_loss == first.train_loss and panel.history.test_acc == first.test_acc
+    panel.lr.value = DEFAULTS["lr"]
+    again = panel.history
+    assert [(p.train_loss, p.test_acc) for p in again.points] == [(p.train_loss, p.test_acc) for p in first.points]
 
 
-def test_set_moves_several_controls_with_one_retrain(panel):
-    panel.set(lr=0.2, activation="tanh", num_epochs=2)
+def test_a_too_large_learning_rate_is_drawn_and_labelled_as_diverged(panel):
+    panel.lr.value = 10.0
+    run = panel.runs[-1]
+    assert run.history.status == "diverged" and run.diverged_at > 0
+    assert "diverged after about" in panel.result.value and math.isnan(run.test_acc)
+    assert "training" not in panel.result.value.lower()  # the browser test waits for it to go
+    assert run_label(run, ["lr"]) == f"run {run.number}: lr 10 (diverged)"
+    assert "diverged" in panel.table.value
+
+
+def test_set_moves_several_controls_with_one_run(panel):
+    panel.set(lr=0.2, activation="sigmoid", optimizer="adam")
     assert len(panel.runs) == 2
-    assert panel.runs[-1].settings == {"lr": pytest.approx(0.2), "activation": "tanh", "pool": "avg",
-                                       "num_epochs": 2, "batch_size": 64}
+    assert panel.runs[-1].settings["activation"] == "sigmoid"
     with pytest.raises(ValueError, match="Unknown control momentum"):
         panel.set(momentum=0.9)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        panel.set(optimizer="rmsprop")
+    assert len(panel.runs) == 2
 
 
 def test_an_error_is_shown_and_the_controls_keep_working(panel, monkeypatch):
-    real = widgets.make_lenet
+    real = panel_module.make_lenet
 
     def broken_for_tanh(activation, *args, **kwargs):
         if activation == "tanh":
             raise RuntimeError("no tanh today")
         return real(activation, *args, **kwargs)
 
-    monkeypatch.setattr(widgets, "make_lenet", broken_for_tanh)
+    monkeypatch.setattr(panel_module, "make_lenet", broken_for_tanh)
     panel.activation.value = "tanh"
     assert "Error" in panel.result.value and "no tanh today" in panel.result.value
     assert len(panel.runs) == 1
-    panel.activation.value = "relu"
+    panel.activation.value = "sigmoid"
     assert len(panel.runs) == 2 and "test acc" in panel.result.value
 
 
-def test_a_diverged_run_is_reported_not_crashed(panel, monkeypatch):
-    def diverging(net, train_iter, test_iter, num_epochs, lr, device, **kwargs):
-        return History(label=kwargs["label"], train_loss=[1.9], train_acc=[0.3], test_acc=[0.28],
-                       seconds=[0.1], lr=[lr], status="diverged", message="loss became nan")
-
-    monkeypatch.setattr(widgets, "train_ch6", diverging)
-    panel.set(lr=10.0, activation="relu")
-    assert panel.history.status == "diverged" and len(panel.runs) == 2
-    assert "test acc 0.280" in panel.result.value and "Diverged after 1 epoch" in panel.result.value
-    run = PanelRun(3, panel.settings, History(status="diverged", message="loss became nan"))
-    assert run.result().startswith("Run 3 (lr 10, ReLU, average pooling, 1 epoch, batch 64): test acc n/a")
-    # the browser test waits until the word "training" has gone from the result line
-    assert "diverged" in run.result() and "training" not in run.result().lower()
-
-
-def test_background_panel_trains_the_last_of_several_quick_moves(data):
-    p = TrainingPanel(data, lr=0.1, num_epochs=1, start=False, debounce=0.2)
+def test_a_burst_of_moves_trains_only_the_last_setting_in_the_background(data):
+    p = TrainingPanel(data, start=False, debounce=0.2)
     try:
-        assert p.runs == []
         p.lr.value = 0.2
         p.lr.value = 0.4
-        p.activation.value = "relu"
+        p.activation.value = "tanh"
         assert "Training" in p.result.value
         p.wait(timeout=120)
         assert not p.busy
-        assert [r.settings["activation"] for r in p.runs] == ["relu"]
-        assert p.runs[0].settings["lr"] == pytest.approx(0.4)
+        assert [(r.settings["activation"], round(r.settings["lr"], 3)) for r in p.runs] == [("tanh", 0.4)]
         assert "test acc" in p.result.value and "Training" not in p.result.value
     finally:
         p.close()
 
 
-def test_moving_a_control_cancels_the_run_in_progress(data, monkeypatch):
-    started, calls = threading.Event(), []
-    real = widgets.train_ch6
+def test_a_move_cancels_the_run_in_progress_before_its_next_batch(data, monkeypatch):
+    """The first run reaches its 3rd batch, a control moves, and no further batch of it trains."""
+    reached, calls, histories = threading.Event(), [], []
+    real = panel_module.train_ch6
 
-    def held_first_run(net, train_iter, *args, **kwargs):
-        calls.append(kwargs.get("label"))
-        if len(calls) == 1:  # hold the first run until the control moves, then let it go on
-            started.set()
-            assert train_iter.cancel.wait(60)
-        return real(net, train_iter, *args, **kwargs)
+    def watched(*args, stop, **kwargs):
+        run = len(histories)
 
-    monkeypatch.setattr(widgets, "train_ch6", held_first_run)
-    p = TrainingPanel(data, lr=0.1, num_epochs=3, debounce=0)
+        def counting_stop():
+            calls.append(run)
+            if run == 0 and calls.count(0) == 3:
+                reached.set()
+                for _ in range(600):  # hold this batch until the move has been seen
+                    if stop():
+                        break
+                    threading.Event().wait(0.05)
+            return stop()
+
+        histories.append(None)
+        histories[run] = real(*args, stop=counting_stop, **kwargs)
+        return histories[run]
+
+    monkeypatch.setattr(panel_module, "train_ch6", watched)
+    p = TrainingPanel(data, debounce=0)
     try:
-        assert started.wait(60)
+        assert reached.wait(60)
         p.lr.value = 0.3
         p.wait(timeout=120)
-        assert len(calls) == 2 and p.cancelled == 1
-        assert len(p.runs) == 1 and p.runs[0].settings["lr"] == pytest.approx(0.3)
-        assert p.runs[0].history.num_epochs == 3 and p.runs[0].number == 1
+        assert histories[0].status == "stopped" and calls.count(0) == 3
+        assert histories[0].points == [] or histories[0].points[-1].examples <= 2 * 32
+        assert p.cancelled == 1 and len(p.runs) == 1
+        assert p.runs[0].settings["lr"] == pytest.approx(0.3) and p.runs[0].number == 1
+        assert p.runs[0].history is histories[1] and histories[1].status == "completed"
         assert "Run 1" in p.result.value and "Training" not in p.result.value
     finally:
         p.close()
@@ -143,21 +199,34 @@ def test_moving_a_control_cancels_the_run_in_progress(data, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"activation": "swish"}, "activation must be one of"),
-    ({"pool": "median"}, "pool must be one of"),
+    ({"init": "kaiming"}, "init must be one of"),
     ({"batch_size": 100}, "batch_size must be one of"),
     ({"lr": 50.0}, "between 0.001 and 10"),
-    ({"num_epochs": 0}, "between 1 and 10"),
 ])
 def test_bad_starting_values_are_rejected(data, kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainingPanel(data, start=False, **kwargs)
 
 
+def test_the_loss_curve_follows_the_batches_between_points():
+    run = PanelRun(1, dict(DEFAULTS), History(points=[Point(0.25, 100, 2.0, 0.1), Point(0.5, 200, 1.5, 0.3),
+                                                       Point(1.0, 400, 1.0, 0.5)]))
+    assert interval_losses(run) == [(100, 2.0), (200, 1.0), (400, 0.5)]
+
+
+def test_the_saved_output_holds_a_picture_and_the_runs(panel):
+    bundle = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"])[:4] == PNG
+    assert "ReLU, SGD, lr 0.1" in bundle["text/plain"] and "completed" in bundle["text/plain"]
+
+
 def test_css_classes_for_browser_tests(panel):
     assert "lenet-panel" in panel.ui._dom_classes
     for widget, css in ((panel.lr, "lenet-lr"), (panel.activation, "lenet-activation"),
-                        (panel.result, "lenet-result"), (panel.curves, "lenet-curves")):
+                        (panel.optimizer, "lenet-optimizer"), (panel.init, "lenet-init"),
+                        (panel.result, "lenet-result"), (panel.curves, "lenet-curves"),
+                        (panel.table, "lenet-runs"), (panel.clear_button, "lenet-clear")):
         assert css in widget._dom_classes
     assert [label for label, _ in panel.activation.options] == ["sigmoid", "tanh", "ReLU"]
-    bundle = panel._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert panel.lr.readout_format == ".2g" and (panel.lr.min, panel.lr.max) == (-3, 1)
