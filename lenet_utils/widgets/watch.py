@@ -120,7 +120,7 @@ class WatchItLearn:
         self.pause_button.on_click(lambda _: self.pause())
         self.resume_button.on_click(lambda _: self.resume())
         self.step_button.on_click(lambda _: self.step())
-        pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b>"), self.kernels_view,
+        pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b> (red positive, blue negative, each on its own scale)"), self.kernels_view,
                                  widgets.HTML("<b>the test image and its feature maps</b>"), self.maps_view])
         self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button,
                                               self.slow_motion]),
@@ -201,7 +201,7 @@ class WatchItLearn:
     def snapshot(self) -> bytes:
         """A PNG of what the widget shows now (for saved notebooks and print)."""
         rows = [[(Image.open(io.BytesIO(view.value)), caption)] for view, caption in
-                ((self.kernels_view, "conv1 kernels"), (self.maps_view, "the test image and its feature maps"),
+                ((self.kernels_view, "conv1 kernels (red +, blue -)"), (self.maps_view, "the test image and its feature maps"),
                  (self.curves_view, ""))]
         return picture_sheet(rows, [self._status_text()])
 
@@ -294,8 +294,8 @@ class WatchItLearn:
         """Redraw kernels and feature maps from the net as it is now, and the curves when
         ``curves`` or when they are more than ``CURVES_EVERY_S`` old (matplotlib is the slow part)."""
         weight = self.kernel_layer.weight.detach().float().mean(dim=1).cpu()  # over input channels
-        kmax = float(weight.abs().max()) or 1.0
-        self.kernels_view.value = png_bytes(_strip([heat_image(k, kmax, scale=12) for k in weight], 8, gap=8))
+        self.kernels_view.value = png_bytes(_strip([heat_image(k, float(k.abs().max()) or 1.0, scale=12)
+                                                    for k in weight], 8, gap=8))  # each on its own scale
         maps = capture_feature_maps(self.net, self.image, self.layers)
         rows = [heat_image(self.image[0].mean(dim=0).cpu(), 1.0, "gray", vmin=0.0, scale=3)]
         for out in maps.values():
