@@ -120,7 +120,8 @@ class WatchItLearn:
         self.pause_button.on_click(lambda _: self.pause())
         self.resume_button.on_click(lambda _: self.resume())
         self.step_button.on_click(lambda _: self.step())
-        pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b> (red positive, blue negative, each on its own scale)"), self.kernels_view,
+        pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b> (red positive, blue negative, each on "
+                                              "its own scale)"), self.kernels_view,
                                  widgets.HTML("<b>the test image and its feature maps</b>"), self.maps_view])
         self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button,
                                               self.slow_motion]),
@@ -201,8 +202,8 @@ class WatchItLearn:
     def snapshot(self) -> bytes:
         """A PNG of what the widget shows now (for saved notebooks and print)."""
         rows = [[(Image.open(io.BytesIO(view.value)), caption)] for view, caption in
-                ((self.kernels_view, "conv1 kernels (red +, blue -)"), (self.maps_view, "the test image and its feature maps"),
-                 (self.curves_view, ""))]
+                ((self.kernels_view, "conv1 kernels (red +, blue -)"),
+                 (self.maps_view, "the test image and its feature maps"), (self.curves_view, ""))]
         return picture_sheet(rows, [self._status_text()])
 
     def show(self) -> None:
