@@ -1,16 +1,24 @@
-"""The course as a person uses it: JupyterLab in a real (headless) Chromium, driven by Playwright.
+"""The course as a person uses it: JupyterLab in a real (headless) Chromium, driven by Playwright
+(helpers in ``tests/lab.py``).
 
-The test starts ``jupyter lab`` on 127.0.0.1 with a free port and no token, serving a *copy* of the
-chapters (so autosave never touches the committed notebooks), runs every chapter and checks that it
-renders with no error output, then drags the learning-rate slider and changes the activation in the
-sliders chapter and checks that the curves and the printed result change.
+* Every chapter runs in JupyterLab (quick mode) and renders with no error output.
+* The slider panel, in FULL mode (its kernel sees ``LENET_QUICK=0``), from a small notebook holding
+  chapter 5's panel cell: the learning-rate slider (keyboard on its handle) and the activation
+  dropdown each start a run whose curves redraw while it trains (at least two different pictures
+  before the result line says it finished) and whose result differs from the one before. With
+  ``LENET_DATA_DIR`` pointing at the full data set the test also writes the README's picture,
+  ``images/jupyterlab_sliders.png``; without it the panel trains on the bundled sample (the same
+  checks; the picture goes to ``test-artifacts/`` only, so the README never shows sample runs).
 
 Skipped with a clear reason where Debian's Chromium is missing, except when LENET_REQUIRE_BROWSER=1
 (CI), where a missing browser is a failure.
 """
 
 import json
+import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +27,7 @@ from lab import chromium, lab_server, new_page, open_notebook, require_browser, 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHAPTERS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-SLIDERS_CHAPTER = next((c for c in CHAPTERS if c.startswith("05_")), None)
+README_PICTURE = ROOT / "images" / "jupyterlab_sliders.png"
 
 
 @pytest.fixture(scope="module")
@@ -62,51 +70,104 @@ def test_chapter_runs_in_jupyterlab_without_errors(lab, page, chapter):
     screenshot(page, f"{Path(chapter).stem}.png")
 
 
-def _result_text(page):
+PANEL_CELL = """from lenet_utils.widgets.panel import TrainingPanel
+
+panel = TrainingPanel("fashion-mnist")
+panel"""
+
+# Records every picture the curves show (a hash of its bytes) with the result line at that moment.
+WATCH_CURVES = """() => {
+  window.curvesLog = [];
+  const hash = (buf) => { const b = new Uint8Array(buf); let h = 2166136261;
+    for (let i = 0; i < b.length; i++) { h ^= b[i]; h = Math.imul(h, 16777619); } return h >>> 0; };
+  new MutationObserver((mutations) => {
+    for (const m of mutations) {
+      const img = m.target;
+      if (!img.closest || !img.closest('.lenet-curves') && !img.classList.contains('lenet-curves')) continue;
+      const result = [...document.querySelectorAll('.lenet-result')].pop().innerText;
+      fetch(img.src).then(r => r.arrayBuffer()).then(b => window.curvesLog.push({hash: hash(b), result}))
+        .catch(() => {});
+    }
+  }).observe(document.body, {attributes: true, attributeFilter: ['src'], subtree: true});
+}"""
+
+FINISHED = """(before) => { const r = [...document.querySelectorAll('.lenet-result')].pop();
+  return r && r.innerText !== before && /test acc/i.test(r.innerText) && !/^training/i.test(r.innerText); }"""
+
+
+def _result(page) -> str:
     return page.locator(".lenet-result").last.inner_text()
 
 
-def _curves_image(page):
-    return page.locator(".lenet-curves").last.screenshot()
+def _wait_for_new_result(page, before: str) -> str:
+    page.wait_for_function(FINISHED, arg=before, timeout=180_000)
+    return _result(page)
 
 
-@pytest.mark.skipif(SLIDERS_CHAPTER is None, reason="the sliders chapter (05_*) is not written yet")
-def test_sliders_retrain_and_redraw(lab, page):
-    open_notebook(page, lab, f"notebooks/{SLIDERS_CHAPTER}")
-    state = run_all(page)
-    assert not state["errors"], state["errors"]
-    result = page.locator(".lenet-result").last
-    result.scroll_into_view_if_needed()
-    page.wait_for_function(
-        "() => { const r = [...document.querySelectorAll('.lenet-result')].pop();"
-        " return r && /test acc/i.test(r.innerText); }", timeout=120_000)
-    first_text, first_curves = _result_text(page), _curves_image(page)
+def _pictures_while_training(page) -> set:
+    log = page.evaluate("() => window.curvesLog")
+    return {entry["hash"] for entry in log if entry["result"].startswith("Training run")}
 
-    # Drag the learning rate the way a person does: focus the handle, press the arrow key.
-    handle = page.locator(".lenet-panel .widget-slider .noUi-handle").first
-    handle.scroll_into_view_if_needed()
-    handle.click()
-    for _ in range(3):
-        handle.press("ArrowRight")
-    page.wait_for_function(
-        "(before) => { const r = [...document.querySelectorAll('.lenet-result')].pop();"
-        " return r && r.innerText !== before && /test acc/i.test(r.innerText)"
-        " && !/training/i.test(r.innerText); }",
-        arg=first_text, timeout=120_000)
-    second_text, second_curves = _result_text(page), _curves_image(page)
-    assert second_text != first_text
-    assert second_curves != first_curves, "the curves did not redraw after the slider moved"
-    screenshot(page, "sliders_after_lr.png")
 
-    # Change the activation with the dropdown.
-    page.locator(".lenet-panel .lenet-activation select").select_option(label="ReLU")
-    page.wait_for_function(
-        "(before) => { const r = [...document.querySelectorAll('.lenet-result')].pop();"
-        " return r && r.innerText !== before && /relu/i.test(r.innerText)"
-        " && !/training/i.test(r.innerText); }",
-        arg=second_text, timeout=120_000)
-    assert _curves_image(page) != second_curves
-    page.locator(".lenet-panel").last.scroll_into_view_if_needed()
-    screenshot(page, "sliders_after_activation.png")
-    (ARTIFACTS / "sliders_results.json").write_text(
-        json.dumps({"first": first_text, "after_lr": second_text, "after_activation": _result_text(page)}))
+@pytest.fixture
+def full_mode_lab(tmp_path):
+    """JupyterLab whose kernels run in full mode, serving a notebook with chapter 5's panel cell."""
+    require_browser()
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "panel", "metadata": {},
+                     "outputs": [], "source": PANEL_CELL}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "panel.ipynb").write_text(json.dumps(nb))
+    env = {"LENET_QUICK": "0", "LENET_OFFLINE": "1"}  # no download attempt: full data or the sample
+    with lab_server(tmp_path, env=env) as url:
+        yield url
+
+
+def test_panel_curves_move_while_training_in_full_mode(full_mode_lab):
+    with chromium() as browser:
+        page = new_page(browser, 1400, 1050)
+        open_notebook(page, full_mode_lab, "panel.ipynb")
+        state = run_all(page, timeout_s=180)
+        assert not state["errors"], state["errors"]
+        assert page.locator(".jp-RenderedImage").count() == 0, \
+            "JupyterLab must show the live panel only, not its saved picture as well"
+        first = _wait_for_new_result(page, "")
+        # Full mode shows in the data line: all 60,000 images (or the sample's 3,000), not quick
+        # mode's 2,000-image subset.
+        info = page.locator(".lenet-panel").last.inner_text()
+        full_data = "from 60,000 training images" in info
+        assert "from 2,000 training images" not in info, f"the kernel ran in quick mode: {info}"
+        if os.environ.get("LENET_DATA_DIR"):
+            assert full_data, f"LENET_DATA_DIR is set but the panel did not train on the full set: {info}"
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.evaluate(WATCH_CURVES)
+
+        # The learning rate, the way a person moves it: focus the handle, press the arrow key.
+        handle = page.locator(".lenet-panel .widget-slider .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.click()
+        for _ in range(3):
+            handle.press("ArrowRight")
+        time.sleep(1)  # past the panel's debounce: the run of the last setting has started
+        after_lr = _wait_for_new_result(page, first)
+        lr = float(re.search(r"lr ([0-9.]+)", after_lr).group(1))
+        assert lr > 0.1, after_lr  # the default is 0.1; the arrow key moved it up
+        assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
+
+        page.evaluate("() => { window.curvesLog = []; }")
+        page.locator(".lenet-panel .lenet-activation select").last.select_option(label="sigmoid")
+        after_activation = _wait_for_new_result(page, after_lr)
+        assert "sigmoid" in after_activation and after_activation != after_lr
+        assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
+        assert page.locator(".lenet-runs tr").count() == 4  # header + three runs
+
+        panel = page.locator(".lenet-panel").last
+        panel.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "panel_full_mode.png"))
+        if full_data:
+            page.screenshot(path=str(README_PICTURE))
+        (ARTIFACTS / "panel_results.json").write_text(json.dumps(
+            {"first": first, "after_lr": after_lr, "after_activation": after_activation,
+             "full_data": full_data}))
+        shutdown_kernel(page)
