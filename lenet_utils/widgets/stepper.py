@@ -232,10 +232,15 @@ class _Stepper:
         """The sum of products the view shows, as it shows it (4 decimals)."""
         return round(self.result.total, 4)
 
-    def _update(self, change=None) -> None:
+    def _panels(self) -> tuple[Rows, list[str]]:
+        """The pictures (rows of captioned panels) and the text lines of the current state."""
+        raise NotImplementedError
+
+    def _update(self, change: dict | None = None) -> None:
         rows, lines = self._panels()
-        figures = "".join(f"<div style='display:flex;flex-wrap:wrap;align-items:flex-start;margin-bottom:6px'>"
-                          f"{''.join(_img_tag(img, cap) for img, cap in row)}</div>" for row in rows)
+        flex = "display:flex;flex-wrap:wrap;align-items:flex-start;margin-bottom:6px"
+        figures = "".join(f"<div style='{flex}'>{''.join(_img_tag(img, cap) for img, cap in row)}</div>"
+                          for row in rows)
         text = "".join(f"<div class='lenet-stepper-line'>{line}</div>" for line in lines)
         self.view.value = figures + text
 
