@@ -187,13 +187,16 @@ def _train_stacked(nets, lrs, train_iter, test_iter, num_epochs, device, optimiz
     groups = [{"params": list(net.parameters()), "lr": lr} for net, lr in zip(nets, lrs)]
     opt = make_optimizer(optimizer, groups, lrs[0], capturable=graphed)
     frozen: list[int] = []  # models that diverged: no more updates
+    num_classes = 0  # read from the first output, as train_ch6 does
     sums = torch.zeros(2, m, device=device)  # per model: summed loss, correct predictions
 
     def stacked() -> dict:
         return {k: torch.stack([p[k] for p in own]) for k in names}
 
     def step(X, y):
+        nonlocal num_classes
         logits = logits_of(stacked(), buffers, X)  # models × batch × classes
+        num_classes = num_classes or logits.shape[-1]
         losses = loss_of(logits, y)
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()  # each model's parameters get the gradient of its own loss
@@ -210,7 +213,6 @@ def _train_stacked(nets, lrs, train_iter, test_iter, num_epochs, device, optimiz
     histories = [History(label=label, device=describe(device)) for label in labels]
     num_batches = len(train)
     checkpoints = checkpoint_batches(num_batches, points_per_epoch)
-    num_classes = int(train.y.max()) + 1
     train_time, examples = 0.0, 0
     for epoch in range(num_epochs):
         start = time.perf_counter()
