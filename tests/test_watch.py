@@ -90,6 +90,20 @@ def test_close_stops_a_paused_run_and_keeps_its_history(data):
     assert watch.history.num_epochs == 1 and watch.batches_done == BATCHES + 2
 
 
+def test_starting_a_new_run_stops_the_previous_one(data):
+    first = WatchItLearn(data, num_epochs=EPOCHS, slow_motion=0, start=False)
+    first.pause()
+    first.start()
+    first.step()
+    second = WatchItLearn(data, num_epochs=EPOCHS, slow_motion=0, start=False)
+    second.pause()
+    second.start()  # as when a learner runs the widget's cell again
+    assert first.finished and first.history.status == "stopped" and first.batches_done == 1
+    assert not second.finished and second.step() == 1
+    second.close()
+    assert second.finished
+
+
 def test_the_widget_carries_a_picture_of_its_state(data):
     watch = WatchItLearn(data, num_epochs=1, redraw_every=4, slow_motion=0.01, start=False)
     bundle = watch._repr_mimebundle_()

@@ -56,14 +56,15 @@ class WatchItLearn:
     LeNet learns too fast to follow otherwise). Every run starts from ``torch.manual_seed(seed)``
     and d2l's Xavier initialisation.
 
-    Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``wait()``, ``close()``;
-    ``batches_done``, ``total_batches``, ``renders``, ``points`` (every checkpoint so far),
-    ``kernel_distance`` (at each point: how far the kernels are from where they started, relative
-    to their starting size), ``history`` (the run's History: after the first epoch, else None),
-    ``paused``, ``finished``.
+    Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``wait()``, ``stop()``,
+    ``close()``; ``batches_done``, ``total_batches``, ``renders``, ``points`` (every checkpoint so
+    far), ``kernel_distance`` (at each point: how far the kernels are from where they started,
+    relative to their starting size), ``history`` (the run's History once an epoch or the run has
+    ended, else None), ``paused``, ``finished``.
     """
 
     CURVES_EVERY_S = 1.0  # the curves are redrawn at most this often while training runs
+    _current: "WatchItLearn | None" = None  # the latest started, whose start stops the one before
 
     def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
                  net: nn.Module | None = None, train_size: int | None = None, test_size: int | None = None,
@@ -139,9 +140,14 @@ class WatchItLearn:
         return self._paused
 
     def start(self) -> "WatchItLearn":
-        """Start training in a background thread (once)."""
+        """Start training in a background thread (once). A run of another WatchItLearn still going
+        is stopped (its model and history kept): running a notebook cell again starts afresh
+        instead of sharing the CPU with the old run."""
         if self._thread is not None:
             raise RuntimeError("This widget has already trained its run; make a new WatchItLearn to train again.")
+        previous, WatchItLearn._current = WatchItLearn._current, self
+        if previous is not None:
+            previous.stop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="lenet-watch-it-learn")
         self._thread.start()
         self._set_status()
@@ -190,13 +196,17 @@ class WatchItLearn:
                 raise TimeoutError(f"The run was still training after {timeout} s.")
         return self
 
-    def close(self) -> None:
-        """Stop the run (its model and history are kept) and close the widget."""
+    def stop(self) -> None:
+        """End the run before its next batch (status 'stopped'; the model and history are kept)."""
         with self._cond:
             self._cancel = True
             self._cond.notify_all()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+
+    def close(self) -> None:
+        """Stop the run and close the widget."""
+        self.stop()
         self.ui.close()
 
     def snapshot(self) -> bytes:
