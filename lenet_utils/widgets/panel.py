@@ -207,12 +207,14 @@ class TrainingPanel:
             self._work(ticket, job)
 
     def wait(self, timeout: float | None = None) -> "TrainingPanel":
-        """Block until no run is queued or training (``timeout`` in seconds, else TimeoutError)."""
+        """Block until no run is queued or training (``timeout`` in seconds, else TimeoutError);
+        then refresh the picture kept in the notebook output."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
                 alive = [t for t in self._threads if t.is_alive()]
             if not alive:
+                self._update_static()  # from the caller's cell, so a notebook run saves it
                 return self
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
