@@ -41,13 +41,15 @@ def time_move(panel: TrainingPanel, change: dict) -> tuple[float, float, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per setting (median judged)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads of the panel's runs (the panel's default 1; 0: PyTorch's own)")
     args = parser.parse_args(argv)
     if is_quick():
         sys.exit("bench_panel measures full mode: unset LENET_QUICK (or set LENET_QUICK=0).")
     os.environ.setdefault("LENET_REQUIRE_FULL_DATA", "1")  # never time the bundled sample
-    panel = TrainingPanel("fashion-mnist", start=False)
+    panel = TrainingPanel("fashion-mnist", start=False, threads=args.threads or None)
     print(hardware_summary(panel.device))
-    print(f"torch threads: notebook {torch.get_num_threads()}, panel runs {panel.threads}; "
+    print(f"torch threads: notebook {torch.get_num_threads()}, panel runs {panel.threads or 'the same'}; "
           f"load average {os.getloadavg()[0]:.1f} (other work on the CPU slows every figure)")
     print(f"defaults: {DEFAULTS}")
     all_met = True
