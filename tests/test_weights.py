@@ -10,7 +10,7 @@ from lenet_utils.models import LeNet5
 from lenet_utils.weights import (INPUT_BACKGROUND, INPUT_INK, RECIPE_PATH, WEIGHTS_PATH, load_lenet5,
                                  prepare, recipe)
 
-FIELDS = ("optimizer", "lr", "lr_per_epoch", "batch_size", "epochs", "seed", "engine", "wall_seconds",
+FIELDS = ("optimizer", "lr", "lr_schedule", "batch_size", "epochs", "seed", "engine", "wall_seconds", "test_acc_per_epoch",
           "test_images", "test_error", "sample_test_images", "sample_test_accuracy", "weights_sha256")
 
 
@@ -23,7 +23,7 @@ def test_recipe_records_how_the_weights_were_made(record):
     missing = [f for f in FIELDS if f not in record]
     assert not missing, f"{RECIPE_PATH.name} lacks {missing}"
     assert record["test_images"] == 10_000, "the recorded test error must be on the full MNIST test set"
-    assert len(record["lr_per_epoch"]) == record["epochs"]
+    assert len(record["test_acc_per_epoch"]) == record["epochs"]
     assert record["weights_sha256"] == hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest(), \
         "the weights file is not the one the recipe describes: rerun scripts/train_lenet5_weights.py"
 
