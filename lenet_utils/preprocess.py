@@ -31,7 +31,7 @@ _INK_THRESHOLD = 0.05  # pixels fainter than this (fraction of full ink) do not 
 
 def ink_map(image: "np.ndarray | torch.Tensor", invert: bool = False) -> torch.Tensor:
     """The ink of ``image`` as a float32 H x W tensor in [0, 1] (see the module docstring)."""
-    x = torch.as_tensor(np.asarray(image))
+    x = torch.as_tensor(np.array(image))  # a copy: the caller's array may be read-only
     if not (x.dim() == 2 or (x.dim() == 3 and x.shape[-1] in (3, 4))):
         raise ValueError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape {tuple(x.shape)}.")
     if x.numel() == 0:
