@@ -91,7 +91,7 @@ def test_earlier_runs_stay_in_view_until_cleared(panel):
     assert len(panel.runs) == 6
     assert panel.table.value.count("<tr>") == RUNS_SHOWN + 1  # the header and the last five runs
     assert "lr 2" in panel.table.value and ">1<" not in panel.table.value  # run 1 has left the view
-    text = panel._text()
+    text = panel._repr_mimebundle_()["text/plain"]
     assert all(f"lr {lr:.2g}" in text for lr in (0.3, 0.5, 1.0, 2.0))
     panel.clear()
     assert panel.runs == [] and panel.table.value == ""
@@ -202,6 +202,7 @@ def test_a_move_cancels_the_run_in_progress_before_its_next_batch(data, monkeypa
     ({"init": "kaiming"}, "init must be one of"),
     ({"batch_size": 100}, "batch_size must be one of"),
     ({"lr": 50.0}, "between 0.001 and 10"),
+    ({"num_epochs": 3}, "Unknown setting num_epochs"),
 ])
 def test_bad_starting_values_are_rejected(data, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -36,9 +36,8 @@ from ..device import describe
 from ..history import History
 from ..mode import pick
 from ..models import make_lenet
-from ..tables import format_table
 from ..train import evaluate, train_ch6
-from .panel_runs import CHOICES, HELD_OUT, PanelRun, draw_runs
+from .panel_runs import CHOICES, HELD_OUT, PanelRun, draw_runs, runs_table_html, runs_text
 
 __all__ = ["TrainingPanel", "PanelRun", "CHOICES", "DEFAULTS", "RUNS_SHOWN"]
 
@@ -53,13 +52,14 @@ LR_RANGE = (1e-3, 10.0)
 
 @dataclass
 class _Job:
-    """A run in progress: its settings, cancel flag, batches started and examples seen."""
+    """A run in progress: its settings, its cancel flag and the batches it has started."""
 
     settings: dict
     cancel: threading.Event = field(default_factory=threading.Event)
     batches: int = 0
 
     def stop(self) -> bool:
+        """``train_ch6``'s stop hook, called before every batch: True once a control moved."""
         self.batches += 1
         return self.cancel.is_set()
 
@@ -79,11 +79,16 @@ class TrainingPanel:
     one thread also leaves a core for the notebook. The notebook's own thread keeps its setting.
     """
 
-    def __init__(self, data="fashion-mnist", *, seed: int = 0, device=None, background: bool = True,
+    def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
+                 seed: int = 0, device: "str | torch.device | None" = None, background: bool = True,
                  start: bool = True, debounce: float = 0.2, redraw_every: float = 0.25,
                  threads: int | None = 1, **settings):
         import ipywidgets as widgets
 
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"Unknown setting {', '.join(sorted(unknown))}; the panel has "
+                             f"{', '.join(DEFAULTS)}.")
         start_at = {**DEFAULTS, "examples": pick(DEFAULTS["examples"], 2_500), **settings}
         self._check(start_at)
         if isinstance(data, str):
@@ -244,7 +249,7 @@ class TrainingPanel:
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.ui._repr_mimebundle_(**kwargs)
         bundle["image/png"] = base64.b64encode(self.snapshot()).decode()
-        bundle["text/plain"] = self._text()
+        bundle["text/plain"] = runs_text(self.runs[-RUNS_SHOWN:])
         return bundle
 
     def _ipython_display_(self) -> None:
@@ -330,7 +335,7 @@ class TrainingPanel:
         self._count += 1
         self.runs.append(run)
         self.curves.value = draw_runs(shown, run)
-        self.table.value = self._table_html()
+        self.table.value = runs_table_html(self.runs[-RUNS_SHOWN:])
         self._set_result(run.result())
         self._update_static()
 
@@ -338,21 +343,6 @@ class TrainingPanel:
 
     def _set_result(self, text: str) -> None:
         self.result.value = html.escape(text)
-
-    def _table_html(self) -> str:
-        rows = [run.row() for run in reversed(self.runs[-RUNS_SHOWN:])]
-        if not rows:
-            return ""
-        head = "".join(f"<th style='text-align:left;padding:0 8px'>{h}</th>" for h in rows[0])
-        body = "".join("<tr>" + "".join(f"<td style='padding:0 8px'>{html.escape(str(v))}</td>"
-                                        for v in row.values()) + "</tr>" for row in rows)
-        return f"<table><tr>{head}</tr>{body}</table>"
-
-    def _text(self) -> str:
-        rows = [run.row() for run in self.runs[-RUNS_SHOWN:]]
-        if not rows:
-            return "TrainingPanel: no run yet."
-        return "TrainingPanel, last runs:\n" + format_table(list(rows[0]), rows)
 
     def _update_static(self) -> None:
         """Refresh the PNG kept in the notebook output (for readers where widgets do not run)."""

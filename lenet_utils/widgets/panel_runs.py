@@ -3,6 +3,7 @@
 held-out test accuracy against the training examples seen, the newest run bold and the earlier ones
 faded, each labelled with the settings that tell the runs apart. Plain matplotlib (no pyplot)."""
 
+import html
 import io
 import math
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from ..history import History
+from ..tables import format_table
 
-__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "draw_runs"]
+__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "draw_runs", "runs_table_html", "runs_text"]
 
 #: Every dropdown of the panel: setting name -> {label shown: value passed on}.
 CHOICES = {
@@ -52,9 +54,10 @@ class PanelRun:
 
     @property
     def examples(self) -> int:
+        """Training examples seen by the last checkpoint."""
         return self.history.points[-1].examples if self.history.points else 0
 
-    def describe(self, keys=None) -> str:
+    def describe(self, keys: "list[str] | None" = None) -> str:
         """The settings in words (only ``keys`` when given)."""
         s, words = self.settings, []
         for key in keys or ("activation", "optimizer", "lr", "init", "pool", "batch_size", "examples"):
@@ -154,3 +157,22 @@ def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
+
+
+def runs_table_html(runs: list[PanelRun]) -> str:
+    """An HTML table of ``runs``, newest first ("" for none)."""
+    rows = [run.row() for run in reversed(runs)]
+    if not rows:
+        return ""
+    head = "".join(f"<th style='text-align:left;padding:0 8px'>{h}</th>" for h in rows[0])
+    body = "".join("<tr>" + "".join(f"<td style='padding:0 8px'>{html.escape(str(v))}</td>"
+                                    for v in row.values()) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def runs_text(runs: list[PanelRun]) -> str:
+    """``runs`` as a text table, oldest first (the panel's plain-text output)."""
+    rows = [run.row() for run in runs]
+    if not rows:
+        return "TrainingPanel: no run yet."
+    return "TrainingPanel, last runs:\n" + format_table(list(rows[0]), rows)
