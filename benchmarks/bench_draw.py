@@ -1,0 +1,89 @@
+"""Draw-a-digit widget: time from a finished stroke to the updated prediction and feature maps.
+
+Each stroke is delivered to the widget's canvas as the browser delivers it (mouse_down, mouse_move
+events, mouse_up) and the mouse_up handler is timed: it rasterises nothing new (moves already did),
+preprocesses the drawing, runs LeNet-5 with its feature maps captured, encodes the 32x32 view and six
+map canvases as PNG commands and rewrites the prediction and the bars. Separately timed: refreshing
+the static picture kept for readers without widgets (``snapshot`` + base64), and one mouse move.
+Target: at most 100 ms from a finished stroke to the updated view on the course's 2-core CPU.
+What the browser then needs to paint is not included (see tests/test_browser_draw.py). Usage::
+
+    python benchmarks/bench_draw.py --strokes 60
+"""
+
+import argparse
+import base64
+import os
+import platform
+import random
+import statistics
+import time
+
+import torch
+
+from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES, DrawDigit
+
+TARGET_MS = 100.0
+
+
+def random_stroke(rng: random.Random, points: int = 12) -> list:
+    """A wandering stroke of ``points`` points inside the canvas."""
+    x, y = rng.uniform(60, 220), rng.uniform(60, 220)
+    stroke = [(x, y)]
+    for _ in range(points - 1):
+        x = min(max(x + rng.uniform(-30, 30), 10), CANVAS_SIZE - 10)
+        y = min(max(y + rng.uniform(-30, 30), 10), CANVAS_SIZE - 10)
+        stroke.append((x, y))
+    return stroke
+
+
+def send(canvas, event: str, x: float, y: float) -> None:
+    canvas._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+
+
+def summary(name: str, times_ms: list) -> str:
+    return (f"{name:<44} median {statistics.median(times_ms):6.2f} ms   max {max(times_ms):6.2f} ms   "
+            f"(n={len(times_ms)})")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--strokes", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    widget = DrawDigit()
+    widget.select_unit("c3", 7, 3, 4)  # a highlight to draw too
+    widget.draw_strokes(EXAMPLE_STROKES["0"])  # warm-up: first forward pass, first PNG encodings
+    widget.clear()
+    finish, static, move = [], [], []
+    for i in range(args.strokes):
+        if i % 4 == 0:
+            widget.clear()
+        stroke = random_stroke(rng)
+        send(widget.canvas, "mouse_down", *stroke[0])
+        for point in stroke[1:]:
+            start = time.perf_counter()
+            send(widget.canvas, "mouse_move", *point)
+            move.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        send(widget.canvas, "mouse_up", *stroke[-1])
+        finish.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        base64.b64encode(widget.snapshot())
+        static.append(1e3 * (time.perf_counter() - start))
+    totals = [a + b for a, b in zip(finish, static)]
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+          f"{torch.__version__} with {torch.get_num_threads()} threads; load average "
+          "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    print(summary("finished stroke -> prediction + maps", finish))
+    print(summary("refresh of the static picture", static))
+    print(summary("both (all the work after a stroke)", totals))
+    print(summary("one mouse move (draw a segment)", move))
+    verdict = "meets" if statistics.median(totals) <= TARGET_MS else "misses"
+    print(f"Target {TARGET_MS:.0f} ms from a finished stroke: the median of both {verdict} it; "
+          f"worst case {max(totals):.1f} ms.")
+
+
+if __name__ == "__main__":
+    main()
