@@ -282,7 +282,8 @@ class DrawDigit:
             self.canvas.fill_style = "white"
             self.canvas.fill_rect(0, 0, CANVAS_SIZE, CANVAS_SIZE)
             self.canvas.fill_style = self.canvas.stroke_style = "black"
-            self.canvas.line_width, self.canvas.line_cap = self.line_width, "round"
+            self.canvas.line_width = self.line_width
+            self.canvas.line_cap = self.canvas.line_join = "round"
 
     def _update(self) -> None:
         """Preprocess the drawing, run the net, redraw everything."""
