@@ -130,11 +130,10 @@ def input_view(x: torch.Tensor, box: "Box | None" = None) -> np.ndarray:
     return out
 
 
-def _pixel_canvas(height: int, width: int, scale: int) -> Canvas:
-    canvas = Canvas(width=width, height=height,
-                    layout=widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px"))
-    canvas.add_class("lenet-pixelated")
-    return canvas
+def _pixel_canvas(height: int, width: int, scale: int, name: str) -> Canvas:
+    """A canvas of native pixels shown ``scale`` times larger, unsmoothed, with CSS class ``name``."""
+    layout = widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px")
+    return Canvas(width=width, height=height, layout=layout, _dom_classes=["lenet-pixelated", name])
 
 
 SPACED = {"margin": "0 24px 0 0"}
@@ -174,16 +173,12 @@ class DrawDigit:
             register(lambda touches: self._up())
         self.clear_button = widgets.Button(description="Clear", icon="eraser")
         self.clear_button.on_click(lambda _: self.clear())
-        self.seen = _pixel_canvas(32, 32, 5)
-        self.seen.add_class("lenet-seen")
-        self.verdict, self.bars, self.info = widgets.HTML(), widgets.HTML(), widgets.HTML()
-        self.bars.add_class("lenet-bars")
-        self.info.add_class("lenet-selection")
-        self.map_canvases = {}
-        rows = []
+        self.seen = _pixel_canvas(32, 32, 5, "lenet-seen")
+        self.verdict, self.bars = widgets.HTML(), widgets.HTML(_dom_classes=["lenet-bars"])
+        self.info = widgets.HTML(_dom_classes=["lenet-selection"])
+        self.map_canvases, rows = {}, []
         for layer, grid in GRIDS.items():
-            canvas = _pixel_canvas(*grid.size, grid.scale)
-            canvas.add_class(f"lenet-map-{layer}")
+            canvas = _pixel_canvas(*grid.size, grid.scale, f"lenet-map-{layer}")
             canvas.on_mouse_down(lambda x, y, layer=layer: self._click(layer, x, y))
             self.map_canvases[layer] = canvas
             rows.append(widgets.VBox([widgets.HTML(f"<b>{TITLES[layer]}</b>"), canvas]))
@@ -204,14 +199,12 @@ class DrawDigit:
         self._dot(x, y)
 
     def _move(self, x: float, y: float) -> None:
-        if self._pen is None:
-            return
-        x0, y0 = self._pen[-1]
-        self._pen.append((x, y))
-        with hold_canvas():
+        if self._pen is not None:
+            x0, y0 = self._pen[-1]
+            self._pen.append((x, y))
             self.canvas.stroke_line(x0, y0, x, y)
-        ImageDraw.Draw(self._ink).line([(x0, y0), (x, y)], fill=255, width=self.line_width)
-        self._dot(x, y, on_canvas=False)
+            ImageDraw.Draw(self._ink).line([(x0, y0), (x, y)], fill=255, width=self.line_width)
+            self._dot(x, y, on_canvas=False)
 
     def _up(self, x: "float | None" = None, y: "float | None" = None) -> None:
         if self._pen is not None:
@@ -234,9 +227,9 @@ class DrawDigit:
 
     def draw_strokes(self, strokes: Sequence[Sequence[tuple[float, float]]]) -> "DrawDigit":
         """Draw each stroke (a list of (x, y) canvas points) as the mouse would, then update."""
+        if any(len(stroke) == 0 for stroke in strokes):
+            raise ValueError("every stroke needs at least one (x, y) point; nothing was drawn.")
         for stroke in strokes:
-            if not len(stroke):
-                raise ValueError("a stroke needs at least one (x, y) point.")
             self._down(*stroke[0])
             for point in stroke[1:]:
                 self._move(*point)
