@@ -42,9 +42,9 @@ def test_load_lenet5_gives_an_eval_mode_cpu_lenet5():
     assert all(p.device.type == "cpu" for p in net.parameters())
 
 
-def test_prepare_maps_blank_and_ink_to_the_training_range():
-    out = prepare(torch.tensor([0.0, 1.0]))
-    assert out.tolist() == pytest.approx([INPUT_BACKGROUND, INPUT_INK])
+def test_prepare_maps_blank_and_ink_to_the_papers_range():
+    assert prepare(torch.tensor([0.0, 1.0])).tolist() == pytest.approx([-0.1, 1.175])
+    assert (INPUT_BACKGROUND, INPUT_INK) == pytest.approx((-0.1, 1.175))
 
 
 def test_recorded_sample_accuracy_is_reproduced(record):

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..models import LeNet5
+from ..paper import paper_input_scale
 
 __all__ = ["WEIGHTS_PATH", "RECIPE_PATH", "INPUT_BACKGROUND", "INPUT_INK", "prepare", "load_lenet5",
            "recipe"]
@@ -19,14 +20,15 @@ __all__ = ["WEIGHTS_PATH", "RECIPE_PATH", "INPUT_BACKGROUND", "INPUT_INK", "prep
 WEIGHTS_PATH = Path(__file__).with_name("lenet5_mnist.pt")
 RECIPE_PATH = Path(__file__).with_name("lenet5_mnist.json")
 
-#: What a blank pixel (0) and a fully inked pixel (1) become at the network's input.
-INPUT_BACKGROUND = -0.1
-INPUT_INK = 1.175
-
 
 def prepare(x: torch.Tensor) -> torch.Tensor:
-    """Scale images in [0, 1] (ink = 1) to the network's input range: 0 -> -0.1, 1 -> 1.175."""
-    return x * (INPUT_INK - INPUT_BACKGROUND) + INPUT_BACKGROUND
+    """Scale images in [0, 1] (ink = 1) as the shipped net was trained: the paper's input scaling
+    (``paper.paper_input_scale``), 0 -> -0.1 and 1 -> 1.175."""
+    return paper_input_scale(x)
+
+
+#: What a blank pixel (0) and a fully inked pixel (1) become at the network's input.
+INPUT_BACKGROUND, INPUT_INK = prepare(torch.tensor([0.0, 1.0])).tolist()
 
 
 def load_lenet5() -> LeNet5:
