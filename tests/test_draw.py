@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from lenet_utils.models import C3_TABLE
+from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive import layer_shape, receptive_field
 from lenet_utils.weights import load_lenet5, prepare
 from lenet_utils.widgets.draw import EXAMPLE_STROKES, GRIDS, DrawDigit, input_view
@@ -48,6 +49,8 @@ def test_mouse_strokes_are_read_as_the_digit_drawn(widget, digit):
     assert widget.probabilities.sum() == pytest.approx(1, abs=1e-5)
     shown = [float(part.split("'")[0]) for part in widget.bars.value.split("data-p='")[1:]]
     assert shown == pytest.approx(widget.probabilities.tolist(), abs=1e-4)
+    assert widget.drawing.shape == (280, 280) and widget.drawing.max() == 255
+    assert torch.equal(widget.image, mnist_style(widget.drawing))  # the image shown is the drawing's
     with torch.no_grad():  # the prediction is the net's on exactly the image shown
         assert load_lenet5()(prepare(widget.image)[None]).argmax().item() == widget.prediction
 

@@ -145,8 +145,9 @@ class DrawDigit:
 
     Python API (what the mouse does, for tests and scripts): ``draw_strokes(strokes)``, ``clear()``,
     ``select_unit(layer, channel, row, col)``; read ``prediction`` (None while blank),
-    ``probabilities`` (10 floats or None), ``image`` (1x32x32, what the net sees), ``maps`` (per
-    layer), ``selected``, ``highlight`` (a ``receptive.Box``) and ``fed_maps`` (C3 only).
+    ``probabilities`` (10 floats or None), ``drawing`` (280x280 ink), ``image`` (1x32x32, what the
+    net sees), ``maps`` (per layer), ``selected``, ``highlight`` (a ``receptive.Box``) and
+    ``fed_maps`` (C3 only).
     """
 
     def __init__(self, net: "LeNet5 | None" = None, line_width: int = LINE_WIDTH) -> None:
@@ -258,6 +259,11 @@ class DrawDigit:
         return None if self.probabilities is None else int(np.argmax(self.probabilities))
 
     @property
+    def drawing(self) -> np.ndarray:
+        """The drawing as the widget rasterised it: 280x280 uint8 ink (0 blank, 255 ink)."""
+        return np.array(self._ink)
+
+    @property
     def highlight(self) -> "Box | None":
         """The receptive field of the selected unit in the 32x32 input."""
         return None if self.selected is None else receptive_field(*self.selected)
@@ -280,7 +286,7 @@ class DrawDigit:
 
     def _update(self) -> None:
         """Preprocess the drawing, run the net, redraw everything."""
-        self.image = mnist_style(np.asarray(self._ink))
+        self.image = mnist_style(self.drawing)
         if is_blank(self.image):
             self.maps, self.probabilities = {}, None
         else:
