@@ -8,6 +8,7 @@ only the S2 maps its row of the connection table (``models.C3_TABLE``) names.
 """
 
 from dataclasses import dataclass
+from numbers import Integral
 
 from .models import C3_TABLE
 
@@ -58,7 +59,7 @@ def layer_shape(layer: str) -> tuple:
 def _check_unit(layer: str, channel: int, row: int, col: int) -> None:
     channels, height, width = layer_shape(layer)
     for what, value, limit in (("channel", channel, channels), ("row", row, height), ("col", col, width)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < limit:
             raise ValueError(f"{layer} has {channels} channels of {height}x{width}: {what} must be an "
                              f"int in 0..{limit - 1}, got {value!r}.")
 
@@ -66,6 +67,7 @@ def _check_unit(layer: str, channel: int, row: int, col: int) -> None:
 def receptive_field(layer: str, channel: int, row: int, col: int) -> Box:
     """The box of input pixels that unit ``(channel, row, col)`` of ``layer`` depends on."""
     _check_unit(layer, channel, row, col)
+    row, col = int(row), int(col)
     if layer in _DENSE:
         return Box(0, 0, INPUT_SIZE, INPUT_SIZE)
     names = [name for name, *_ in GEOMETRY]

@@ -1,5 +1,6 @@
 """Receptive fields from the layer geometry agree with what the input gradients say."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +69,10 @@ def test_c3_reads_exactly_the_s2_maps_its_table_row_names(net, channel):
     net.c3(s2)[0, channel, 5, 5].backward()
     fed = tuple(int(c) for c in (s2.grad[0] != 0).any(dim=2).any(dim=1).nonzero().flatten())
     assert c3_inputs(channel) == fed == C3_TABLE[channel]
+
+
+def test_numpy_integers_are_units_too():
+    assert receptive_field("s4", np.int64(2), np.int64(1), np.int64(3)) == Box(4, 12, 20, 28)
 
 
 @pytest.mark.parametrize("args", [("c9", 0, 0, 0), ("c1", 6, 0, 0), ("s2", 0, 14, 0), ("c3", 0, 0, -1),
