@@ -4,7 +4,7 @@
     panel                       # in Jupyter: the controls, the result line, the curves, the runs
 
 Each run trains a fresh LeNet through :func:`lenet_utils.train.train_ch6` on a budget of training
-examples drawn from the full training set, and redraws the curves a few times a second while it
+examples drawn from the full training set, and redraws the curves about twice a second while it
 trains: training loss and test accuracy (on a fixed held-out slice of the test set) against the
 examples seen. Earlier runs stay on the plot, faded, each labelled with its settings (the last
 :data:`RUNS_SHOWN`), with a table of them below and a button that clears them. Training runs in a
@@ -37,7 +37,7 @@ from ..history import History
 from ..mode import pick
 from ..models import make_lenet
 from ..train import evaluate, train_ch6
-from .panel_runs import CHOICES, HELD_OUT, PanelRun, draw_runs, runs_table_html, runs_text
+from .panel_runs import CHOICES, HELD_OUT, LiveDrawing, PanelRun, draw_runs, runs_table_html, runs_text
 
 __all__ = ["TrainingPanel", "PanelRun", "CHOICES", "DEFAULTS", "RUNS_SHOWN"]
 
@@ -72,7 +72,8 @@ class TrainingPanel:
     a ``(train_iter, test_iter)`` pair of TensorLoaders. Keyword arguments named as in
     :data:`DEFAULTS` set the starting values. Every run starts from ``torch.manual_seed(seed)``, so
     the same setting gives the same curves. ``start`` trains the starting setting right away;
-    ``debounce`` seconds pass before a background run starts, so that a burst of moves trains once.
+    ``debounce`` seconds pass before a background run starts, so that a burst of moves trains once;
+    the curves are redrawn (in a thread of their own) at most every ``redraw_every`` seconds.
     ``threads`` is the number of CPU threads a background run uses (None: PyTorch's setting). One
     is the default: LeNet's small batches gain little from a second core, and a run that shares
     the CPU with other work (the browser, other kernels) slows down many times over with two;
@@ -81,7 +82,7 @@ class TrainingPanel:
 
     def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
                  seed: int = 0, device: "str | torch.device | None" = None, background: bool = True,
-                 start: bool = True, debounce: float = 0.2, redraw_every: float = 0.25,
+                 start: bool = True, debounce: float = 0.2, redraw_every: float = 0.5,
                  threads: int | None = 1, **settings):
         import ipywidgets as widgets
 
@@ -305,27 +306,27 @@ class TrainingPanel:
         train = TensorLoader(X, y, s["batch_size"], device=self.device, seed=self.seed)
         torch.manual_seed(self.seed)
         net = make_lenet(s["activation"], s["pool"], in_channels=X.shape[1], image_size=X.shape[-1])
-        last_draw = 0.0
+        drawing = LiveDrawing(lambda: draw_runs(shown, run), self._show_curves, self.redraw_every)
 
         def on_point(point, net):
-            nonlocal last_draw
             if job.cancel.is_set():
                 return True
             run.history.points.append(point)  # the same Point train_ch6 keeps: drawn while it trains
             if point.examples < budget:  # train_ch6 scores the last point itself
                 point.test_acc = evaluate(net, self.held_out, self.device)
-            if time.perf_counter() - last_draw >= self.redraw_every:
-                self._set_result(f"Training run {run.number} ({run.describe()}): "
-                                 f"{point.examples:,} of {budget:,} examples ...")
-                self.curves.value = draw_runs(shown, run)
-                last_draw = time.perf_counter()
+            self._set_result(f"Training run {run.number} ({run.describe()}): "
+                             f"{point.examples:,} of {budget:,} examples ...")
+            drawing.request()
             return False
 
         self._set_result(f"Training run {run.number} ({run.describe()}) ...")
-        run.history = train_ch6(net, train, self.held_out, 1, s["lr"], self.device,
-                                optimizer=s["optimizer"], init=s["init"] == "xavier", stop=job.stop,
-                                on_point=on_point, points_per_epoch=min(POINTS_PER_RUN, len(train)),
-                                animate=False, verbose=False, label=run.describe())
+        try:
+            run.history = train_ch6(net, train, self.held_out, 1, s["lr"], self.device,
+                                    optimizer=s["optimizer"], init=s["init"] == "xavier", stop=job.stop,
+                                    on_point=on_point, points_per_epoch=min(POINTS_PER_RUN, len(train)),
+                                    animate=False, verbose=False, label=run.describe())
+        finally:
+            drawing.finish()
         if job.cancel.is_set():
             self.cancelled += 1
             return
@@ -340,6 +341,9 @@ class TrainingPanel:
         self._update_static()
 
     # ---------------------------------------------------------------- what is shown
+
+    def _show_curves(self, png: bytes) -> None:
+        self.curves.value = png
 
     def _set_result(self, text: str) -> None:
         self.result.value = html.escape(text)

@@ -6,6 +6,9 @@ faded, each labelled with the settings that tell the runs apart. Plain matplotli
 import html
 import io
 import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
@@ -14,7 +17,7 @@ from matplotlib.ticker import FuncFormatter
 from ..history import History
 from ..tables import format_table
 
-__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "draw_runs", "runs_table_html", "runs_text"]
+__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "LiveDrawing", "draw_runs", "runs_table_html", "runs_text"]
 
 #: Every dropdown of the panel: setting name -> {label shown: value passed on}.
 CHOICES = {
@@ -176,3 +179,39 @@ def runs_text(runs: list[PanelRun]) -> str:
     if not rows:
         return "TrainingPanel: no run yet."
     return "TrainingPanel, last runs:\n" + format_table(list(rows[0]), rows)
+
+
+class LiveDrawing:
+    """Redraws a picture in a thread of its own while a run trains, at most every ``every`` seconds.
+
+    ``request()`` (cheap, from the training thread) asks for a fresh picture; the drawing thread
+    calls ``draw()`` and hands the PNG to ``show(png)``, coalescing requests that arrive while it
+    draws. Training runs on one CPU thread and matplotlib on another, so the curves move without
+    slowing the run down much. ``finish()`` stops the thread (without a last picture).
+    """
+
+    def __init__(self, draw: Callable[[], bytes], show: Callable[[bytes], None], every: float):
+        self.draw, self.show, self.every = draw, show, every
+        self._wanted, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="lenet-panel-drawing")
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a fresh picture (the thread draws it as soon as the last one is old enough)."""
+        self._wanted.set()
+
+    def finish(self) -> None:
+        """Stop drawing; returns once a picture being drawn has been shown."""
+        self._stop.set()
+        self._wanted.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stop.is_set():
+                return
+            self._wanted.clear()
+            started = time.perf_counter()
+            self.show(self.draw())
+            self._stop.wait(max(0.0, self.every - (time.perf_counter() - started)))
