@@ -224,6 +224,27 @@ def test_the_saved_output_holds_a_picture_and_the_runs(panel):
     assert "ReLU, SGD, lr 0.1" in bundle["text/plain"] and "completed" in bundle["text/plain"]
 
 
+def test_wait_refreshes_the_saved_picture_and_runs_alone_do_not(data, monkeypatch):
+    import IPython.display
+
+    updates = []
+    monkeypatch.setattr(IPython.display, "update_display",
+                        lambda bundle, raw, display_id: updates.append((bundle, display_id)))
+    p = TrainingPanel(data, start=False, debounce=0)
+    try:
+        p._display_id = "panel-output"  # as _ipython_display_ sets it in a notebook
+        p.lr.value = 0.2
+        while p.busy:
+            threading.Event().wait(0.05)
+        assert updates == [], "refreshing the output while someone moves a control re-renders it"
+        p.wait()
+        bundle, display_id = updates[-1]
+        assert display_id == "panel-output" and "lr 0.2" in bundle["text/plain"]
+        assert base64.b64decode(bundle["image/png"]) == p.snapshot()
+    finally:
+        p.close()
+
+
 def test_css_classes_for_browser_tests(panel):
     assert "lenet-panel" in panel.ui._dom_classes
     for widget, css in ((panel.lr, "lenet-lr"), (panel.activation, "lenet-activation"),

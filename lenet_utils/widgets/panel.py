@@ -15,10 +15,12 @@ From Python: ``panel.lr.value = 0.1`` starts a run, ``panel.wait()`` waits for i
 lists the finished runs (:class:`PanelRun`), ``panel.set(lr=1.0, activation="sigmoid")`` moves
 several controls with one run. ``background=False`` trains synchronously inside the change.
 
-In a saved notebook the panel's output also holds a PNG of its current state (updated after every
-run), so the chapter reads where widgets do not render (GitHub). CSS classes for browser tests:
-``lenet-panel``, ``lenet-lr``, ``lenet-activation``, ``lenet-optimizer``, ``lenet-init``,
-``lenet-result`` (says "Training ..." while a run is in progress, "... test acc ..." when finished),
+In a saved notebook the panel's output also holds a PNG of the runs shown, refreshed by
+``panel.wait()`` (only then: refreshing the output re-renders the live widget and would take the
+focus from a control being moved), so the chapter reads where widgets do not run (GitHub).
+
+CSS classes for browser tests: ``lenet-panel``, ``lenet-lr``, ``lenet-activation``,
+``lenet-optimizer``, ``lenet-init``, ``lenet-result`` (says "Training ..." while a run is in progress, "... test acc ..." when finished),
 ``lenet-curves`` (the image), ``lenet-runs`` (the table), ``lenet-clear`` (the button).
 """
 
@@ -232,7 +234,6 @@ class TrainingPanel:
         self.runs = []
         self.curves.value = draw_runs([], None)
         self.table.value = ""
-        self._update_static()
 
     def close(self) -> None:
         """Cancel any run and close the widgets."""
@@ -338,7 +339,6 @@ class TrainingPanel:
         self.curves.value = draw_runs(shown, run)
         self.table.value = runs_table_html(self.runs[-RUNS_SHOWN:])
         self._set_result(run.result())
-        self._update_static()
 
     # ---------------------------------------------------------------- what is shown
 
