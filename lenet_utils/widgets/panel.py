@@ -245,8 +245,9 @@ class TrainingPanel:
         self.ui.close()
 
     def snapshot(self) -> bytes:
-        """A PNG of the curves of the runs shown."""
-        return draw_runs(self.runs[-RUNS_SHOWN:], None)
+        """A PNG of the curves of the runs shown (the newest bold), as the panel showed them."""
+        shown = self.runs[-RUNS_SHOWN:]
+        return draw_runs(shown[:-1], shown[-1] if shown else None)
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.ui._repr_mimebundle_(**kwargs)
