@@ -13,7 +13,8 @@ serves) on 127.0.0.1 at a free port, with no token, its own settings and workspa
 fetching, no autosave) and the given environment variables added for its kernels. Each server
 picks its own free port, so two test sessions never share one. ``chromium`` is Debian's
 ``/usr/bin/chromium`` driven by Playwright with flags for a container (no sandbox, no GPU, no
-background networking).
+background networking); Playwright's sync API allows one ``chromium()`` at a time per process, so
+a test module shares one (a module-scoped fixture) among its tests.
 """
 
 import json

@@ -41,13 +41,15 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
+def browser():
+    """One Chromium for the module (Playwright's sync API allows one at a time per process)."""
+    require_browser()
     with chromium() as b:
         yield b
 
 
 @pytest.fixture
-def page(browser):
+def page(lab, browser):
     page = new_page(browser)
     yield page
     shutdown_kernel(page)  # so the next chapter has the CPU to itself
@@ -123,51 +125,50 @@ def full_mode_lab(tmp_path):
         yield url
 
 
-def test_panel_curves_move_while_training_in_full_mode(full_mode_lab):
-    with chromium() as browser:
-        page = new_page(browser, 1400, 1050)
-        open_notebook(page, full_mode_lab, "panel.ipynb")
-        state = run_all(page, timeout_s=180)
-        assert not state["errors"], state["errors"]
-        assert page.locator(".jp-RenderedImage").count() == 0, \
-            "JupyterLab must show the live panel only, not its saved picture as well"
-        first = _wait_for_new_result(page, "")
-        # Full mode shows in the data line: all 60,000 images (or the sample's 3,000), not quick
-        # mode's 2,000-image subset.
-        info = page.locator(".lenet-panel").last.inner_text()
-        full_data = "from 60,000 training images" in info
-        assert "from 2,000 training images" not in info, f"the kernel ran in quick mode: {info}"
-        if os.environ.get("LENET_DATA_DIR"):
-            assert full_data, f"LENET_DATA_DIR is set but the panel did not train on the full set: {info}"
-        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
-        page.evaluate(WATCH_CURVES)
+def test_panel_curves_move_while_training_in_full_mode(full_mode_lab, browser):
+    page = new_page(browser, 1400, 1050)
+    open_notebook(page, full_mode_lab, "panel.ipynb")
+    state = run_all(page, timeout_s=180)
+    assert not state["errors"], state["errors"]
+    assert page.locator(".jp-RenderedImage").count() == 0, \
+        "JupyterLab must show the live panel only, not its saved picture as well"
+    first = _wait_for_new_result(page, "")
+    # Full mode shows in the data line: all 60,000 images (or the sample's 3,000), not quick
+    # mode's 2,000-image subset.
+    info = page.locator(".lenet-panel").last.inner_text()
+    full_data = "from 60,000 training images" in info
+    assert "from 2,000 training images" not in info, f"the kernel ran in quick mode: {info}"
+    if os.environ.get("LENET_DATA_DIR"):
+        assert full_data, f"LENET_DATA_DIR is set but the panel did not train on the full set: {info}"
+    page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+    page.evaluate(WATCH_CURVES)
 
-        # The learning rate, the way a person moves it: focus the handle, press the arrow key.
-        handle = page.locator(".lenet-panel .widget-slider .noUi-handle").first
-        handle.scroll_into_view_if_needed()
-        handle.click()
-        for _ in range(3):
-            handle.press("ArrowRight")
-        time.sleep(1)  # past the panel's debounce: the run of the last setting has started
-        after_lr = _wait_for_new_result(page, first)
-        lr = float(re.search(r"lr ([0-9.]+)", after_lr).group(1))
-        assert lr > 0.1, after_lr  # the default is 0.1; the arrow key moved it up
-        assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
+    # The learning rate, the way a person moves it: focus the handle, press the arrow key.
+    handle = page.locator(".lenet-panel .widget-slider .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.click()
+    for _ in range(3):
+        handle.press("ArrowRight")
+    time.sleep(1)  # past the panel's debounce: the run of the last setting has started
+    after_lr = _wait_for_new_result(page, first)
+    lr = float(re.search(r"lr ([0-9.]+)", after_lr).group(1))
+    assert lr > 0.1, after_lr  # the default is 0.1; the arrow key moved it up
+    assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
 
-        page.evaluate("() => { window.curvesLog = []; }")
-        page.locator(".lenet-panel .lenet-activation select").last.select_option(label="sigmoid")
-        after_activation = _wait_for_new_result(page, after_lr)
-        assert "sigmoid" in after_activation and after_activation != after_lr
-        assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
-        assert page.locator(".lenet-runs tr").count() == 4  # header + three runs
+    page.evaluate("() => { window.curvesLog = []; }")
+    page.locator(".lenet-panel .lenet-activation select").last.select_option(label="sigmoid")
+    after_activation = _wait_for_new_result(page, after_lr)
+    assert "sigmoid" in after_activation and after_activation != after_lr
+    assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
+    assert page.locator(".lenet-runs tr").count() == 4  # header + three runs
 
-        panel = page.locator(".lenet-panel").last
-        panel.scroll_into_view_if_needed()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "panel_full_mode.png"))
-        if full_data:
-            page.screenshot(path=str(README_PICTURE))
-        (ARTIFACTS / "panel_results.json").write_text(json.dumps(
-            {"first": first, "after_lr": after_lr, "after_activation": after_activation,
-             "full_data": full_data}))
-        shutdown_kernel(page)
+    panel = page.locator(".lenet-panel").last
+    panel.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "panel_full_mode.png"))
+    if full_data:
+        page.screenshot(path=str(README_PICTURE))
+    (ARTIFACTS / "panel_results.json").write_text(json.dumps(
+        {"first": first, "after_lr": after_lr, "after_activation": after_activation,
+         "full_data": full_data}))
+    shutdown_kernel(page)
