@@ -12,7 +12,8 @@ from .device import try_gpu
 from .history import History, Point
 from .mode import is_quick, mode_line, pick
 from .models import LeNet5, lenet_d2l, make_lenet
-from .plot import Animator, show_images
+from .pictures import show_images
+from .plot import Animator
 from .textbook import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, size
 from .train import train_ch6
 

@@ -16,10 +16,6 @@ from matplotlib.figure import Figure
 
 from .history import History
 
-# Moved to lenet_utils.pictures; importable from here until chapters 0-4 and lenet_utils/__init__
-# import them from there (then delete this line).
-from .pictures import confusion_matrix, plot_confusion_matrix, show_images, show_misclassified  # noqa: F401
-
 __all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder"]
 
 

@@ -236,7 +236,7 @@ def check_idx(path: Path, origin: Path | None = None) -> tuple[int, ...]:
 
 
 def _decompress(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".part")
+    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.part")  # own name: chapters may load at once
     try:
         with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout)

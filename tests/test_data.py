@@ -89,6 +89,23 @@ def test_env_dir_with_gz_files_is_decompressed_elsewhere(isolated, monkeypatch, 
     assert len(extracted) == 1
 
 
+def _load_in_child(root: str, data_dir: str) -> int:
+    sources.default_data_dir = lambda: Path(data_dir)  # the child's own view of the project folder
+    return len(data.load_tensors("mnist", train=True, root=root, verbose=False)[0])
+
+
+def test_two_processes_decompress_the_same_files_at_once(isolated):
+    """Two chapters opened together decompress the same .gz files side by side without clashing."""
+    import multiprocessing
+
+    copy_sample("mnist", isolated / "env")
+    args = [(str(isolated / "env"), str(isolated / "project-data"))] * 4
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        sizes = pool.starmap(_load_in_child, args)
+    assert sizes == [SAMPLE_SIZES[True]] * 4
+    assert not list((isolated / "project-data").rglob("*.part")), "no half-written file is left"
+
+
 def test_truncated_gz_names_the_file(isolated):
     raw = copy_sample("mnist", isolated / "root")
     bad = raw / "train-images-idx3-ubyte.gz"

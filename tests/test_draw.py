@@ -12,7 +12,8 @@ from lenet_utils.models import C3_TABLE
 from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive import layer_shape, receptive_field
 from lenet_utils.weights import load_lenet5, prepare
-from lenet_utils.widgets.draw import EXAMPLE_STROKES, GRIDS, DrawDigit, input_view
+from lenet_utils.widgets.draw import EXAMPLE_STROKES, DrawDigit
+from lenet_utils.widgets.map_grid import GRIDS, input_view
 
 
 @pytest.fixture(scope="module")

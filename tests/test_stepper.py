@@ -11,8 +11,8 @@ from PIL import Image
 
 from lenet_utils.models import C3_TABLE, LeNet5
 from lenet_utils.weights import prepare
-from lenet_utils.widgets.stepper import (C3Stepper, ConvStepper, PoolStepper, c3_step, conv_step,
-                                         pool_step, sample_digit)
+from lenet_utils.conv_steps import c3_step, conv_step, pool_step
+from lenet_utils.widgets.stepper import C3Stepper, ConvStepper, PoolStepper, sample_digit
 
 
 @pytest.fixture(scope="module")

@@ -12,111 +12,20 @@ widget also carries a PNG of its state, which a saved notebook shows where there
 
 import base64
 import html
-import io
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import ipywidgets as widgets
-import matplotlib
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
 import torch.nn.functional as F
 from torch import nn
 
+from ..conv_steps import PartialSum, PoolResult, StepResult, c3_step, conv_step, pool_step
 from ..data import SAMPLE_DIR, load_tensors, to_float_images
 from ..features import capture_feature_maps
 from ..weights import load_lenet5, prepare
+from .sheet import Rows, heat_image, img_tag, picture_sheet
 
-__all__ = ["StepResult", "PartialSum", "PoolResult", "conv_step", "c3_step", "pool_step",
-           "sample_digit", "ConvStepper", "C3Stepper", "PoolStepper"]
-
-
-# --- the arithmetic ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StepResult:
-    """One position of a convolution: the input window, the kernel, their products, the sum of
-    the products (``total``), the bias and ``output`` = total + bias."""
-
-    row: int
-    col: int
-    window: torch.Tensor
-    kernel: torch.Tensor
-    products: torch.Tensor
-    total: float
-    bias: float
-    output: float
-
-
-def conv_step(x: torch.Tensor, kernel: torch.Tensor, bias: float, row: int, col: int) -> StepResult:
-    """The convolution (cross-correlation, as ``F.conv2d``) of the 2-D map ``x`` with a square
-    ``kernel`` at output position (row, col), without padding, stride 1."""
-    if x.dim() != 2 or kernel.dim() != 2 or kernel.shape[0] != kernel.shape[1]:
-        raise ValueError(f"conv_step takes a 2-D map and a square 2-D kernel, got shapes "
-                         f"{tuple(x.shape)} and {tuple(kernel.shape)}.")
-    k = kernel.shape[0]
-    rows, cols = x.shape[0] - k + 1, x.shape[1] - k + 1
-    if not (0 <= row < rows and 0 <= col < cols):
-        raise ValueError(f"position ({row}, {col}) is outside the {rows}x{cols} output; rows and "
-                         f"columns run from 0 to {rows - 1} and {cols - 1}.")
-    window = x[row:row + k, col:col + k]
-    products = window * kernel
-    total = float(products.sum())
-    return StepResult(row, col, window, kernel, products, total, float(bias), total + float(bias))
-
-
-@dataclass(frozen=True)
-class PartialSum:
-    """One position of a C3 map: a ``StepResult`` (bias 0) per connected S2 map, their sums
-    (``partials``), the ``total`` of those, the bias and ``output`` = total + bias."""
-
-    in_maps: tuple[int, ...]
-    steps: tuple[StepResult, ...]
-    partials: tuple[float, ...]
-    total: float
-    bias: float
-    output: float
-
-
-def c3_step(maps: torch.Tensor, kernels: torch.Tensor, bias: float, in_maps: Sequence[int],
-            row: int, col: int) -> PartialSum:
-    """C3 at (row, col): for each input map ``i`` in ``in_maps``, ``maps[i]``'s window times
-    ``kernels[i]``; the partial sums add up, plus the bias. ``maps`` is C x H x W, ``kernels``
-    C x F x F (one output map's row of the full weight)."""
-    if not in_maps:
-        raise ValueError("in_maps is empty: a C3 map reads at least one S2 map (see C3_TABLE).")
-    steps = tuple(conv_step(maps[i], kernels[i], 0.0, row, col) for i in in_maps)
-    partials = tuple(s.total for s in steps)
-    return PartialSum(tuple(in_maps), steps, partials, sum(partials), float(bias), sum(partials) + float(bias))
-
-
-@dataclass(frozen=True)
-class PoolResult:
-    """One window of a pooling layer: its ``total``, pooled three ways: ``average``, ``maximum``
-    and LeNet-5's ``subsampled`` = coefficient x average + bias (before its squashing)."""
-
-    patch: torch.Tensor
-    total: float
-    average: float
-    maximum: float
-    coefficient: float
-    bias: float
-    subsampled: float
-
-
-def pool_step(x: torch.Tensor, row: int, col: int, size: int = 2, coefficient: float = 1.0,
-              bias: float = 0.0) -> PoolResult:
-    """The non-overlapping ``size`` x ``size`` window (row, col) of the 2-D map ``x``."""
-    rows, cols = x.shape[-2] // size, x.shape[-1] // size
-    if x.dim() != 2 or not (0 <= row < rows and 0 <= col < cols):
-        raise ValueError(f"pool_step takes a 2-D map and a window inside its {rows}x{cols} grid of "
-                         f"windows; got shape {tuple(x.shape)} and window ({row}, {col}).")
-    patch = x[row * size:(row + 1) * size, col * size:(col + 1) * size]
-    total, average = float(patch.sum()), float(patch.mean())
-    return PoolResult(patch, total, average, float(patch.max()), float(coefficient), float(bias),
-                      float(coefficient) * average + float(bias))
+__all__ = ["sample_digit", "ConvStepper", "C3Stepper", "PoolStepper"]
 
 
 def sample_digit(index: int = 0) -> tuple[torch.Tensor, int]:
@@ -126,73 +35,6 @@ def sample_digit(index: int = 0) -> tuple[torch.Tensor, int]:
     if not 0 <= index < len(images):
         raise ValueError(f"index must lie in 0..{len(images) - 1} (the bundled test sample), got {index}.")
     return to_float_images(images[index:index + 1], pad=2)[0], int(labels[index])
-
-
-# --- pictures ---------------------------------------------------------------------------------
-
-Rows = list[list[tuple[Image.Image, str]]]  # rows of (picture, caption) panels
-
-def heat_image(values: torch.Tensor, vmax: float, cmap: str = "RdBu_r", vmin: float | None = None,
-          scale: int = 8, box: tuple | None = None, blank: torch.Tensor | None = None,
-          numbers: bool = False) -> Image.Image:
-    """A 2-D tensor as a PIL image, ``scale`` pixels a value: colours from ``cmap`` on [vmin, vmax] (vmin = -vmax unless
-    given), ``blank`` pixels light grey, a red ``box`` (row, col, height, width), each value
-    printed in its cell when ``numbers``."""
-    lo = -vmax if vmin is None else vmin
-    v = ((values.detach().float().cpu() - lo) / max(vmax - lo, 1e-12)).clamp(0, 1).numpy()
-    rgb = (matplotlib.colormaps[cmap](v)[..., :3] * 255).astype(np.uint8)
-    if blank is not None:
-        rgb[blank.numpy()] = 236
-    h, w = v.shape
-    img = Image.fromarray(rgb).resize((w * scale, h * scale), Image.NEAREST)
-    draw = ImageDraw.Draw(img)
-    if numbers:
-        font = ImageFont.load_default(size=max(8, scale // 3))
-        for (r, c), value in np.ndenumerate(values.detach().cpu().numpy()):
-            dark = rgb[r, c] @ np.array([0.299, 0.587, 0.114]) < 128  # luminance of the cell
-            draw.text(((c + 0.5) * scale, (r + 0.5) * scale), f"{value:.2f}", anchor="mm", font=font,
-                      fill="white" if dark else "black")
-    if box is not None:
-        r, c, bh, bw = box
-        draw.rectangle([c * scale, r * scale, (c + bw) * scale - 1, (r + bh) * scale - 1],
-                       outline=(230, 0, 0), width=2)
-    return img
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    """A PIL image as PNG bytes."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _img_tag(img: Image.Image, caption: str) -> str:
-    data = base64.b64encode(png_bytes(img)).decode("ascii")
-    return (f"<figure style='margin:0 8px;text-align:center'><img src='data:image/png;base64,{data}'>"
-            f"<figcaption style='font-size:12px'>{html.escape(caption)}</figcaption></figure>")
-
-
-def picture_sheet(rows: Rows, lines: list[str]) -> bytes:
-    """Rows of captioned panels, then text lines: the widget as one PNG."""
-    font = ImageFont.load_default(size=14)
-    gap, line_h = 14, 22
-    width = lambda img, caption: max(img.width, int(font.getlength(caption)))  # noqa: E731
-    row_w = [sum(width(*p) + gap for p in row) + gap for row in rows]
-    row_h = [max(img.height for img, _ in row) + line_h + gap for row in rows]
-    text_w = max((int(font.getlength(line)) + 2 * gap for line in lines), default=0)
-    sheet = Image.new("RGB", (max(row_w + [text_w]), sum(row_h) + line_h * len(lines) + 2 * gap), "white")
-    draw, y = ImageDraw.Draw(sheet), gap
-    for row, h in zip(rows, row_h):
-        x = gap
-        for img, caption in row:
-            sheet.paste(img, (x, y))
-            draw.text((x, y + img.height + 3), caption, fill="black", font=font)
-            x += width(img, caption) + gap
-        y += h
-    for line in lines:
-        draw.text((gap, y), line, fill="black", font=font)
-        y += line_h
-    return png_bytes(sheet)
 
 
 # --- the widgets ------------------------------------------------------------------------------
@@ -239,7 +81,7 @@ class _Stepper:
     def _update(self, change: dict | None = None) -> None:
         rows, lines = self._panels()
         flex = "display:flex;flex-wrap:wrap;align-items:flex-start;margin-bottom:6px"
-        figures = "".join(f"<div style='{flex}'>{''.join(_img_tag(img, cap) for img, cap in row)}</div>"
+        figures = "".join(f"<div style='{flex}'>{''.join(img_tag(img, cap) for img, cap in row)}</div>"
                           for row in rows)
         text = "".join(f"<div class='lenet-stepper-line'>{line}</div>" for line in lines)
         self.view.value = figures + text

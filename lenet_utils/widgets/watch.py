@@ -30,7 +30,7 @@ from ..history import History, Point
 from ..mode import pick
 from ..models import make_lenet
 from ..train import init_weights, train_ch6
-from .stepper import heat_image, picture_sheet, png_bytes
+from .sheet import heat_image, picture_sheet, png_bytes
 
 __all__ = ["WatchItLearn"]
 
