@@ -3,16 +3,20 @@
 * The suite (unit tests and notebooks) runs in quick mode unless told otherwise: run
   ``LENET_QUICK=0 pytest`` to execute the chapters in full mode.
 * Nothing may download during the tests (``LENET_OFFLINE=1``).
+* Stored experiment results go to a fresh temporary folder (``LENET_RESULTS_DIR``), so every
+  chapter trains for real under the tests instead of loading what an earlier run left in ``data/``.
 * Tests marked ``@pytest.mark.gpu`` run only where PyTorch sees a CUDA GPU.
 """
 
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("LENET_QUICK", "1")
 os.environ.setdefault("LENET_OFFLINE", "1")
+os.environ["LENET_RESULTS_DIR"] = tempfile.mkdtemp(prefix="lenet-results-")
 
 
 def pytest_collection_modifyitems(config, items):

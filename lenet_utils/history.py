@@ -1,7 +1,7 @@
 """What a training run measured: a :class:`Point` at each checkpoint and a :class:`History` per run."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 __all__ = ["Point", "History", "STATUSES"]
 
@@ -64,6 +64,15 @@ class History:
         self.test_acc.append(test_acc)
         self.seconds.append(seconds)
         self.lr.append(lr)
+
+    def to_dict(self) -> dict:
+        """Plain data (lists, numbers, strings) for JSON; :meth:`from_dict` reads it back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        """The History that :meth:`to_dict` wrote."""
+        return cls(**{**data, "points": [Point(**p) for p in data.get("points", [])]})
 
     def to_rows(self) -> list[dict]:
         """One dict per epoch, ready for a table (e.g. ``pandas.DataFrame(h.to_rows())``)."""

@@ -11,10 +11,12 @@ Spread, the one definition used everywhere here: the largest minus the smallest 
 over the seeds of one rung on one data set.
 """
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -125,6 +127,32 @@ class LadderResult:
         self.runs.append(run)
         self.models.setdefault((run.rung.name, run.dataset), net)
 
+    def save(self, folder: Path) -> None:
+        """Write the runs and settings (``runs.json``) and the kept nets' weights (``models.pt``)."""
+        runs = [{"rung": asdict(r.rung), "dataset": r.dataset, "seed": r.seed, "target": r.target,
+                 "history": r.history.to_dict()} for r in self.runs]
+        (folder / "runs.json").write_text(json.dumps({"settings": self.settings, "runs": runs}, default=str))
+        torch.save({f"{name}|{dataset}": net.state_dict() for (name, dataset), net in self.models.items()},
+                   folder / "models.pt")
+
+    @classmethod
+    def load(cls, folder: Path) -> "LadderResult":
+        """The result :meth:`save` wrote, nets rebuilt from their rungs (weights-only loading)."""
+        saved = json.loads((folder / "runs.json").read_text())
+        states = torch.load(folder / "models.pt", map_location="cpu", weights_only=True)
+        result = cls(settings=saved["settings"])
+        for r in saved["runs"]:
+            rung = Rung(**r["rung"])
+            run = LadderRun(rung, r["dataset"], r["seed"], History.from_dict(r["history"]), r["target"])
+            key = (rung.name, run.dataset)
+            if key in result.models:
+                result.runs.append(run)
+                continue
+            net = rung.build()
+            net.load_state_dict(states[f"{rung.name}|{run.dataset}"])
+            result.add(run, net.eval())
+        return result
+
     def table(self) -> list[dict]:
         """One row per (rung, data set): mean, spread (max - min), min and max of the final test
         accuracy over the seeds that completed an epoch, how many diverged, epochs to reach the
@@ -212,7 +240,8 @@ def _format_epochs(row: dict) -> str:
 def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epochs: int,
                device: "str | torch.device | None" = None, verbose: bool = True) -> LadderResult:
     """Train every rung on every data set (``data``: name -> (train_iter, test_iter)) with every
-    seed, all with the same budget, using ``train_ch6``."""
+    seed, all with the same budget and schedule (the learning rate decays to 0 along a cosine),
+    using ``train_ch6``."""
     device = check_device(device)
     result = LadderResult(settings={"seeds": tuple(seeds), "num_epochs": num_epochs,
                                     "hardware": hardware_summary(device)})
@@ -226,8 +255,8 @@ def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epoc
                 if rung.augment:
                     batches = AugmentedLoader(batches, rung.max_degrees, rung.max_shift, seed=seed)
                 history = train_ch6(net, batches, test_iter, num_epochs, rung.lr, device,
-                                    optimizer=rung.optimizer, animate=False, verbose=False,
-                                    label=f"{rung.name}, seed {seed}")
+                                    optimizer=rung.optimizer, scheduler="cosine", animate=False,
+                                    verbose=False, label=f"{rung.name}, seed {seed}")
                 run = LadderRun(rung, dataset, seed, history, TARGETS.get(dataset, 1.0))
                 result.add(run, net)
                 if verbose:

@@ -5,6 +5,7 @@ decreasing learning-rate schedule :func:`paper_lr_factor`) with the one engine, 
 :func:`compare_with_paper` puts the two errors side by side.
 """
 
+import json
 import math
 import time
 from pathlib import Path
@@ -13,11 +14,12 @@ import torch
 
 from .data import TensorLoader, load_data
 from .device import check_device
+from .history import History
 from .models import LeNet5
 from .train import train_ch6
 
 __all__ = ["PAPER_TEST_ERROR", "paper_input_scale", "paper_lr_factor", "train_lenet5_paper",
-           "compare_with_paper"]
+           "compare_with_paper", "save_paper_run", "load_paper_run"]
 
 #: Test error of LeNet-5 on MNIST in LeCun et al. (1998), without distortions.
 PAPER_TEST_ERROR = 0.0095
@@ -86,3 +88,18 @@ def compare_with_paper(result: dict) -> str:
             f"after {len(result['history'].test_acc)} epochs, versus {paper:.2%} in the paper "
             f"(20 passes): {'better than' if ours < paper else 'worse than' if ours > paper else 'equal to'} "
             f"the paper by {abs(ours - paper) * 100:.2f} percentage points.")
+
+
+def save_paper_run(result: dict, folder: Path) -> None:
+    """Write what :func:`train_lenet5_paper` returned: figures and history as JSON, weights as a state dict."""
+    figures = {k: v for k, v in result.items() if k not in ("net", "history")}
+    (folder / "lenet5.json").write_text(json.dumps({**figures, "history": result["history"].to_dict()}))
+    torch.save(result["net"].state_dict(), folder / "lenet5.pt")
+
+
+def load_paper_run(folder: Path) -> dict:
+    """The result :func:`save_paper_run` wrote, with a :class:`LeNet5` holding the trained weights."""
+    saved = json.loads((folder / "lenet5.json").read_text())
+    net = LeNet5()
+    net.load_state_dict(torch.load(folder / "lenet5.pt", map_location="cpu", weights_only=True))
+    return {**saved, "net": net.eval(), "history": History.from_dict(saved["history"])}

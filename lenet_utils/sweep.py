@@ -15,6 +15,7 @@ weights and see the same batches in the same order (only the setting under study
 
 import csv
 import itertools
+import json
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -185,6 +186,17 @@ class SweepResult:
     def to_csv(self, path: "str | Path") -> Path:
         """Save the table (not the per-epoch histories) as CSV; reload it with :func:`load_csv`."""
         return save_csv(self.rows, path)
+
+    def save(self, folder: Path) -> None:
+        """Write the table (``sweep.csv``) and the per-epoch histories (``histories.json``)."""
+        self.to_csv(folder / "sweep.csv")
+        (folder / "histories.json").write_text(json.dumps([h.to_dict() for h in self.histories]))
+
+    @classmethod
+    def load(cls, folder: Path) -> "SweepResult":
+        """The sweep :meth:`save` wrote, histories included."""
+        histories = json.loads((folder / "histories.json").read_text())
+        return cls(load_csv(folder / "sweep.csv"), [History.from_dict(h) for h in histories])
 
     def _ranked(self, by: str) -> list[int]:
         if not self.rows:
