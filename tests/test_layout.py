@@ -91,3 +91,14 @@ def test_public_functions_have_type_hints():
         if any(p.annotation is p.empty for p in params) or sig.return_annotation is sig.empty:
             missing.append(qualname)
     assert missing == []
+
+
+def test_readme_names_every_module():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| module | its one idea |"):]
+    for path in MODULES:
+        name = _module_name(path).removeprefix("lenet_utils").lstrip(".").replace(".", "/")
+        if name in ("", "widgets"):
+            continue
+        shown = name + "/" if path.name == "__init__.py" else name
+        assert f"`{shown}`" in table, f"README's module table lacks {shown}"
