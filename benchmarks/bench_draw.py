@@ -4,8 +4,9 @@ Each stroke is delivered to the widget's canvas as the browser delivers it (mous
 events, mouse_up) and the mouse_up handler is timed: it rasterises nothing new (moves already did),
 preprocesses the drawing, runs LeNet-5 with its feature maps captured, encodes the 32x32 view and six
 map canvases as PNG commands and rewrites the prediction and the bars. Separately timed: refreshing
-the static picture kept for readers without widgets (``snapshot`` + base64), and one mouse move.
-Target: at most 100 ms from a finished stroke to the updated view on the course's 2-core CPU.
+the static picture kept for readers without widgets (``snapshot`` + base64), which the widget does
+after it has sent the new view, and one mouse move. Target: at most 100 ms from a finished stroke to
+the updated prediction and maps on the course's 2-core CPU.
 
 ``--browser`` also measures it end to end: JupyterLab in headless Chromium (tests/lab.py), strokes
 drawn with the mouse, the time from the canvas's mouseup event to the bars changing in the page
@@ -135,9 +136,11 @@ def main(argv=None) -> None:
     print(summary("refresh of the static picture", static))
     print(summary("both (all the work after a stroke)", totals))
     print(summary("one mouse move (draw a segment)", move))
-    verdict = "meets" if statistics.median(totals) <= TARGET_MS else "misses"
-    print(f"Target {TARGET_MS:.0f} ms from a finished stroke: the median of both {verdict} it; "
-          f"worst case {max(totals):.1f} ms.")
+    verdict = "meets" if statistics.median(finish) <= TARGET_MS else "misses"
+    print(f"Target {TARGET_MS:.0f} ms from a finished stroke to the updated prediction and maps: the median "
+          f"{verdict} it (worst case {max(finish):.1f} ms). The widget sends the new prediction, bars and maps "
+          f"before it redraws the static picture, so the picture's time delays only the next stroke "
+          f"(median of both {statistics.median(totals):.1f} ms).")
     if args.browser:
         print(summary("in the browser: mouseup -> bars changed", browser_times(min(args.strokes, 20), rng)))
 
