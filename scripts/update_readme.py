@@ -5,7 +5,8 @@
 
 A block in README.md sits between ``<!-- from NOTEBOOK: CODE -->`` and ``<!-- end -->``; it is filled
 with the output of the one code cell of ``notebooks/NOTEBOOK`` whose source contains ``CODE`` (its
-Markdown output if it has one, else its printed text as a code block).
+Markdown output if it has one, else its printed text as a code block; ``<!-- from NOTEBOOK: CODE |
+last N -->`` keeps the last N printed lines only).
 """
 
 import argparse
@@ -16,10 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- from (?P<nb>[\w.]+): (?P<code>.+?) -->\n)(?P<body>.*?)(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(<!-- from (?P<nb>[\w.]+): (?P<code>.+?)(?: \| last (?P<last>\d+))? -->\n)(?P<body>.*?)"
+                   r"(<!-- end -->)", re.S)
 
 
-def cell_output(notebook: str, marker: str) -> str:
+def cell_output(notebook: str, marker: str, last: int | None = None) -> str:
     """The output of the code cell whose source contains ``marker`` in the executed notebook."""
     cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
     tagged = [c for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
@@ -32,11 +34,12 @@ def cell_output(notebook: str, marker: str) -> str:
     text = "".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
     if not text:
         raise SystemExit(f"{notebook}: the cell marked '{marker}' has no output; execute the notebook first")
-    return "```\n" + text.rstrip() + "\n```\n"
+    lines = text.rstrip().splitlines()
+    return "```\n" + "\n".join(lines[-last:] if last else lines) + "\n```\n"
 
 
 def updated(readme: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + cell_output(m["nb"], m["code"]) + m.group(5), readme)
+    return BLOCK.sub(lambda m: m.group(1) + cell_output(m["nb"], m["code"], int(m["last"] or 0)) + m.group(6), readme)
 
 
 def main() -> int:

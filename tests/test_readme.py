@@ -24,3 +24,7 @@ def test_a_block_is_filled_from_its_tagged_cell(tmp_path, monkeypatch):
     monkeypatch.setattr(update_readme, "ROOT", tmp_path)
     text = "a\n<!-- from x.ipynb: print(1) -->\nstale\n<!-- end -->\nb\n"
     assert update_readme.updated(text) == "a\n<!-- from x.ipynb: print(1) -->\n```\nmeasured 1\n```\n<!-- end -->\nb\n"
+    cell["outputs"][0]["text"] = ["noise\n", "measured 2\n"]
+    (notebooks / "x.ipynb").write_text('{"cells": [' + __import__("json").dumps(cell) + "]}")
+    text = "<!-- from x.ipynb: print(1) | last 1 -->\nstale\n<!-- end -->\n"
+    assert update_readme.updated(text) == "<!-- from x.ipynb: print(1) | last 1 -->\n```\nmeasured 2\n```\n<!-- end -->\n"
