@@ -143,14 +143,12 @@ class LadderResult:
         result = cls(settings=saved["settings"])
         for r in saved["runs"]:
             rung = Rung(**r["rung"])
-            run = LadderRun(rung, r["dataset"], r["seed"], History.from_dict(r["history"]), r["target"])
-            key = (rung.name, run.dataset)
-            if key in result.models:
-                result.runs.append(run)
-                continue
-            net = rung.build()
-            net.load_state_dict(states[f"{rung.name}|{run.dataset}"])
-            result.add(run, net.eval())
+            result.runs.append(LadderRun(rung, r["dataset"], r["seed"], History.from_dict(r["history"]),
+                                         r["target"]))
+            if (rung.name, r["dataset"]) not in result.models:
+                net = rung.build()
+                net.load_state_dict(states[f"{rung.name}|{r['dataset']}"])
+                result.models[(rung.name, r["dataset"])] = net.eval()
         return result
 
     def table(self) -> list[dict]:

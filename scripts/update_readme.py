@@ -17,12 +17,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- from (?P<nb>[\w.]+): (?P<code>.+?)(?: \| last (?P<last>\d+))? -->\n)(?P<body>.*?)"
-                   r"(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(?P<head><!-- from (?P<nb>[\w.]+): (?P<code>.+?)(?: \| last (?P<last>\d+))? -->\n)"
+                   r"(?P<body>.*?)(?P<end><!-- end -->)", re.S)
 
 
-def cell_output(notebook: str, marker: str, last: int | None = None) -> str:
-    """The output of the code cell whose source contains ``marker`` in the executed notebook."""
+def cell_output(notebook: str, marker: str, last: int = 0) -> str:
+    """The output of the code cell whose source contains ``marker`` in the executed notebook
+    (only its last ``last`` printed lines when ``last`` > 0)."""
     cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
     tagged = [c for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
     if len(tagged) != 1:
@@ -39,7 +40,7 @@ def cell_output(notebook: str, marker: str, last: int | None = None) -> str:
 
 
 def updated(readme: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + cell_output(m["nb"], m["code"], int(m["last"] or 0)) + m.group(6), readme)
+    return BLOCK.sub(lambda m: m["head"] + cell_output(m["nb"], m["code"], int(m["last"] or 0)) + m["end"], readme)
 
 
 def main() -> int:

@@ -44,7 +44,6 @@ EXAMPLE_STROKES = {
 }
 
 
-
 def _pixel_canvas(height: int, width: int, scale: int, name: str) -> Canvas:
     """A canvas of native pixels shown ``scale`` times larger, unsmoothed, with CSS class ``name``."""
     layout = widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px")

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models import ScaledTanh
 from ..receptive import Box, layer_shape
 
 __all__ = ["ACT_RANGE", "Grid", "GRIDS", "TITLES", "CAPTURED", "input_view"]
 
-ACT_RANGE = 1.7159  # LeNet-5's scaled tanh lies in +-A: the fixed colour range of every map
+ACT_RANGE = ScaledTanh().A  # LeNet-5's scaled tanh lies in +-A: the fixed colour range of every map
 
 
 @dataclass(frozen=True)

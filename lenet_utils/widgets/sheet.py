@@ -13,9 +13,10 @@ __all__ = ["Rows", "heat_image", "png_bytes", "img_tag", "picture_sheet"]
 
 Rows = list[list[tuple[Image.Image, str]]]  # rows of (picture, caption) panels
 
+
 def heat_image(values: torch.Tensor, vmax: float, cmap: str = "RdBu_r", vmin: float | None = None,
-          scale: int = 8, box: tuple | None = None, blank: torch.Tensor | None = None,
-          numbers: bool = False) -> Image.Image:
+               scale: int = 8, box: tuple | None = None, blank: torch.Tensor | None = None,
+               numbers: bool = False) -> Image.Image:
     """A 2-D tensor as a PIL image, ``scale`` pixels a value: colours from ``cmap`` on [vmin, vmax] (vmin = -vmax unless
     given), ``blank`` pixels light grey, a red ``box`` (row, col, height, width), each value
     printed in its cell when ``numbers``."""
