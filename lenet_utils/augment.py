@@ -25,7 +25,8 @@ def _check_range(name: str, value) -> float:
 def random_affine(X: torch.Tensor, max_degrees: float = 10.0, max_shift: float = 2.0,
                   generator: torch.Generator = None) -> torch.Tensor:
     """Rotate each image by a random angle in ±``max_degrees`` and shift it by up to ``max_shift``
-    pixels along each axis (uniform draws, one per image); pixels moved in from outside are 0.
+    pixels along each axis (uniform draws, one per image); pixels moved in from outside take the
+    image's background, its smallest value (0 for raw images, -0.1 after the paper's input scaling).
 
     ``X`` is a float batch N×C×H×W on any device; ``generator`` (on the same device) makes the
     draws reproducible. With both ranges 0 the batch comes back unchanged.
@@ -52,7 +53,9 @@ def random_affine(X: torch.Tensor, max_degrees: float = 10.0, max_shift: float =
         torch.stack([sin * w / h, cos, shift_y * 2 / h], dim=1),
     ], dim=1)
     grid = F.affine_grid(theta, list(X.shape), align_corners=False)
-    return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    background = X.amin(dim=(1, 2, 3), keepdim=True)  # grid_sample pads with 0: pad X - background
+    return F.grid_sample(X - background, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False) + background
 
 
 class AugmentedLoader:

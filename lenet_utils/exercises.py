@@ -86,6 +86,15 @@ def _best_relu_lr(answer: object, sweep: object = None) -> Verdict:
     return False, "average best_test_acc over the seeds for each ReLU learning rate, then take the largest."
 
 
+def _largest_gain(answer: object, result: object = None) -> Verdict:
+    gaps = [g for g in result.gaps() if g["dataset"] == "fashion-mnist"]
+    best = max(gaps, key=lambda g: g["gap"])
+    if answer == best["rung"]:
+        return True, (f"{best['rung']}: {best['gap'] * 100:+.2f} points; "
+                      f"{'more' if best['exceeds_spread'] else 'not more'} than the seed spread.")
+    return False, "look at the gap column for Fashion-MNIST and take the rung with the largest gap."
+
+
 #: name -> the check behind it (some also need the chapter's results, passed as keywords)
 EXERCISES: dict[str, Callable[..., Verdict]] = {
     "ch01-dense-vs-conv": _dense_vs_conv,
@@ -93,6 +102,7 @@ EXERCISES: dict[str, Callable[..., Verdict]] = {
     "ch03-c3-parameters": _c3_parameters,
     "ch04-evaluate-loss": _evaluate_loss,
     "ch05-best-relu-lr": _best_relu_lr,
+    "ch06-largest-gain": _largest_gain,
 }
 
 

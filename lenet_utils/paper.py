@@ -18,7 +18,7 @@ from .history import History
 from .models import LeNet5
 from .train import train_ch6
 
-__all__ = ["PAPER_TEST_ERROR", "paper_input_scale", "paper_lr_factor", "train_lenet5_paper",
+__all__ = ["PAPER_TEST_ERROR", "paper_input_scale", "paper_scaled", "paper_lr_factor", "train_lenet5_paper",
            "compare_with_paper", "save_paper_run", "load_paper_run"]
 
 #: Test error of LeNet-5 on MNIST in LeCun et al. (1998), without distortions.
@@ -29,6 +29,16 @@ def paper_input_scale(X: torch.Tensor) -> torch.Tensor:
     """The paper's input normalisation: background 0 -> -0.1, full ink 1 -> 1.175 (mean about 0,
     variance about 1 on MNIST)."""
     return X * 1.275 - 0.1
+
+
+def paper_scaled(train_iter: TensorLoader, test_iter: TensorLoader,
+                 seed: int = 0) -> tuple[TensorLoader, TensorLoader]:
+    """The same two loaders with :func:`paper_input_scale` applied to their images (training
+    batches shuffled from ``seed``, test batches in order)."""
+    return (TensorLoader(paper_input_scale(train_iter.X), train_iter.y, train_iter.batch_size,
+                         device=train_iter.device, seed=seed),
+            TensorLoader(paper_input_scale(test_iter.X), test_iter.y, test_iter.batch_size,
+                         shuffle=False, device=test_iter.device))
 
 
 def paper_lr_factor(epoch: int, num_epochs: int) -> float:

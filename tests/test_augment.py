@@ -30,6 +30,16 @@ def test_shape_dtype_and_range_kept():
     assert not torch.equal(out, X)
 
 
+def test_pixels_moved_in_take_the_background_so_scaling_commutes():
+    X, _ = digit_batch()
+    X[:, :, 0, :] = 1.0  # ink on the top edge: a shift down brings background in above it
+    scaled = X * 1.275 - 0.1  # the paper's input scaling: background -0.1
+    raw = random_affine(X, max_degrees=10, max_shift=3, generator=torch.Generator().manual_seed(2))
+    warped = random_affine(scaled, max_degrees=10, max_shift=3, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(warped, raw * 1.275 - 0.1, atol=1e-5)
+    assert warped.min() >= -0.1 - 1e-6  # padded with -0.1, not 0
+
+
 def test_each_image_gets_its_own_draw():
     X, _ = digit_batch(n=16)
     out = random_affine(X, max_degrees=20, max_shift=3, generator=torch.Generator().manual_seed(1))

@@ -32,12 +32,17 @@ SWEEP = SimpleNamespace(rows=[
     {"activation": "relu", "lr": 0.3, "best_test_acc": 0.78}, {"activation": "relu", "lr": 0.3, "best_test_acc": 0.77},
     {"activation": "relu", "lr": 3.0, "best_test_acc": math.nan},
     {"activation": "sigmoid", "lr": 1.0, "best_test_acc": 0.90}])
+LADDER = SimpleNamespace(gaps=lambda: [
+    {"rung": "+ ReLU", "dataset": "fashion-mnist", "gap": 0.004, "exceeds_spread": False},
+    {"rung": "+ batch norm", "dataset": "fashion-mnist", "gap": 0.021, "exceeds_spread": True},
+    {"rung": "+ augmentation", "dataset": "mnist", "gap": 0.05, "exceeds_spread": True}])
 CASES = {  # name -> (right answer, a wrong answer, the results the check needs)
     "ch01-dense-vs-conv": ((3 * 32 * 32 * 1000 + 1000, 6 * 3 * 25 + 6), (3 * 32 * 32 * 1000, 456), {}),
     "ch02-same-padding": (1, 2, {}),
     "ch03-c3-parameters": (int(c3_connection_mask().sum()) * 25 + 16, 16 * 6 * 25 + 16, {}),
     "ch04-evaluate-loss": (evaluate_loss, mean_of_batch_means, {}),
     "ch05-best-relu-lr": (0.3, 0.1, {"sweep": SWEEP}),  # 0.775 beats 0.75 on the mean over seeds
+    "ch06-largest-gain": ("+ batch norm", "+ augmentation", {"result": LADDER}),  # Fashion-MNIST only
 }
 
 

@@ -4,10 +4,11 @@ import math
 
 import torch
 
-from lenet_utils.data import SAMPLE_DIR
+from lenet_utils.data import SAMPLE_DIR, TensorLoader
 from lenet_utils.history import History
 from lenet_utils.paper import (
-    PAPER_TEST_ERROR, compare_with_paper, paper_input_scale, paper_lr_factor, train_lenet5_paper,
+    PAPER_TEST_ERROR, compare_with_paper, paper_input_scale, paper_lr_factor, paper_scaled,
+    train_lenet5_paper,
 )
 
 
@@ -18,6 +19,15 @@ def test_paper_input_scale_and_schedule():
     assert factors[:2] == [1.0, 1.0] and factors[2:5] == [0.4] * 3 and factors[-1] == 0.02
     assert factors == sorted(factors, reverse=True)
     assert paper_lr_factor(0, 4) == 1.0 and paper_lr_factor(3, 4) == 0.02
+
+
+def test_paper_scaled_loaders_keep_labels_batches_and_test_order():
+    X, y = torch.rand(10, 1, 4, 4), torch.arange(10)
+    train, test = paper_scaled(TensorLoader(X, y, 4), TensorLoader(X, y, 5, shuffle=False), seed=3)
+    assert (train.batch_size, len(train), test.batch_size) == (4, 3, 5)
+    assert torch.equal(train.y, y) and torch.allclose(train.X, X * 1.275 - 0.1)
+    assert torch.equal(torch.cat([b for _, b in test]), y)  # test batches stay in order
+    assert sorted(torch.cat([b for _, b in train]).tolist()) == list(range(10))
 
 
 def test_tiny_faithful_lenet5_run_learns():
