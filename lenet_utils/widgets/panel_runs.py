@@ -1,7 +1,9 @@
 """The runs of the slider panel (:mod:`lenet_utils.widgets.panel`): what each run was
 (:class:`PanelRun`) and the picture of the last few (:func:`draw_runs`): training loss and
 held-out test accuracy against the training examples seen, the newest run bold and the earlier ones
-faded, each labelled with the settings that tell the runs apart. Plain matplotlib (no pyplot)."""
+faded, each labelled with the settings that tell the runs apart. While a run trains,
+:class:`LivePicture` redraws only its two lines over the rest (blitting), and :class:`LiveDrawing`
+does so in a thread of its own. Plain matplotlib (no pyplot)."""
 
 import html
 import io
@@ -11,13 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
+from PIL import Image
 
 from ..history import History
 from ..tables import format_table
 
-__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "LiveDrawing", "draw_runs", "runs_table_html", "runs_text"]
+__all__ = ["CHOICES", "HELD_OUT", "PanelRun", "LivePicture", "LiveDrawing", "draw_runs", "runs_table_html",
+           "runs_text"]
 
 #: Every dropdown of the panel: setting name -> {label shown: value passed on}.
 CHOICES = {
@@ -28,10 +34,11 @@ CHOICES = {
     "batch_size": {str(b): b for b in (16, 32, 64, 128, 256)},
     "examples": {f"{n:,}": n for n in (2_500, 5_000, 10_000, 20_000, 60_000)},
 }
-HELD_OUT = 1000  # fixed, class-balanced test images scored at every checkpoint
+HELD_OUT = 500  # fixed, class-balanced test images scored at every checkpoint
 SETTING_KEYS = ("activation", "optimizer", "lr", "init", "pool", "batch_size", "examples")
 LOSS_TOP = 3.0  # the loss axis stops here; larger losses are drawn on the edge
 CHANCE_LOSS = math.log(10)
+DPI = 90  # the picture is 990 x 324 pixels
 
 
 @dataclass
@@ -111,29 +118,37 @@ def run_label(run: PanelRun, keys: list[str]) -> str:
     return text + (" (diverged)" if run.history.status == "diverged" else "")
 
 
-def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
-    """PNG of the loss (left) and the test accuracy (right) of ``earlier`` runs (faded) and the
-    ``current`` one (bold; it may still be training)."""
+def _curves(run: PanelRun) -> tuple[tuple[list, list], tuple[list, list]]:
+    """The run's loss curve (clipped to the axis) and its test-accuracy curve, as (xs, ys) pairs."""
+    losses = interval_losses(run)
+    loss = ([x for x, _ in losses], [min(v, LOSS_TOP) if math.isfinite(v) else LOSS_TOP for _, v in losses])
+    scored = [(p.examples, p.test_acc) for p in run.history.points if p.test_acc is not None]
+    return loss, ([x for x, _ in scored], [a for _, a in scored])
+
+
+def _runs_figure(earlier: list[PanelRun], current: PanelRun | None,
+                 right: int | None = None) -> tuple[Figure, list[Line2D]]:
+    """The figure of :func:`draw_runs` and the current run's two lines (loss, accuracy); ``right``
+    fixes the x-axis (training examples) instead of fitting it to the runs."""
     runs = [*earlier, *([current] if current is not None else [])]
     varying = [k for k in SETTING_KEYS if len({str(r.settings[k]) for r in runs}) > 1]
     keys = varying or ["activation", "optimizer", "lr"]
-    fig = Figure(figsize=(11, 3.6))
+    fig = Figure(figsize=(11, 3.6), dpi=DPI)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    right = 0
+    fitted, current_lines = 0, []
     for run in runs:
         bold = run is current
         style = {"color": f"C{run.number % 10}", "alpha": 1.0 if bold else 0.4,
                  "lw": 2.4 if bold else 1.4}
         label = run_label(run, keys)
-        losses = interval_losses(run)
-        xs = [x for x, _ in losses]
-        right = max([right, *xs, run.diverged_at or 0])
-        ax_loss.plot(xs, [min(v, LOSS_TOP) if math.isfinite(v) else LOSS_TOP for _, v in losses],
-                     marker="o", ms=3, label=label, **style)
-        scored = [(p.examples, p.test_acc) for p in run.history.points if p.test_acc is not None]
-        ax_acc.plot([x for x, _ in scored], [a for _, a in scored], marker="o", ms=3, label=label, **style)
+        loss, acc = _curves(run)
+        fitted = max([fitted, *loss[0], run.diverged_at or 0])
+        lines = [ax_loss.plot(*loss, marker="o", ms=3, label=label, **style)[0],
+                 ax_acc.plot(*acc, marker="o", ms=3, label=label, **style)[0]]
+        if bold:
+            current_lines = lines
         if run.history.status == "diverged":
-            x = run.diverged_at or (xs[-1] if xs else 0)
+            x = run.diverged_at or (loss[0][-1] if loss[0] else 0)
             ax_loss.plot([x], [LOSS_TOP * 0.97], marker="X", ms=11, ls="", color=style["color"])
             ax_loss.annotate("diverged", (x, LOSS_TOP * 0.97), textcoords="offset points", xytext=(6, -4),
                              color=style["color"], fontsize=9, va="top")
@@ -147,7 +162,7 @@ def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
     thousands = FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("training examples seen")
-        ax.set_xlim(0, max(right, 1000) * 1.02)
+        ax.set_xlim(0, max(right or fitted, 1000) * 1.02)
         ax.xaxis.set_major_formatter(thousands)
         ax.grid(True, alpha=0.3)
         ax.title.set_fontsize(10)
@@ -157,9 +172,49 @@ def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
     else:
         ax_loss.text(0.5, 0.5, "no run yet: move a control", transform=ax_loss.transAxes, ha="center")
     fig.subplots_adjust(left=0.06, right=0.74, bottom=0.15, top=0.9, wspace=0.22)
+    return fig, current_lines
+
+
+def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
+    """PNG of the loss (left) and the test accuracy (right) of ``earlier`` runs (faded) and the
+    ``current`` one (bold; it may still be training)."""
+    fig, _ = _runs_figure(earlier, current)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
+
+
+class LivePicture:
+    """:func:`draw_runs` for a run in progress, cheap enough to redraw several times a second.
+
+    The first :meth:`png` draws everything but the current run's two lines (axes, labels, legend,
+    the earlier runs) once, with the x-axis fixed to ``budget`` examples; every call then puts back
+    that background and draws only the two lines on it, as they are now.
+    """
+
+    def __init__(self, earlier: list[PanelRun], current: PanelRun, budget: int):
+        self.earlier, self.current, self.budget = earlier, current, budget
+        self._canvas = self._background = None
+        self._lines: list[Line2D] = []
+
+    def png(self) -> bytes:
+        """The picture as it is now, as PNG bytes."""
+        if self._canvas is None:
+            fig, self._lines = _runs_figure(self.earlier, self.current, right=self.budget)
+            for line in self._lines:
+                line.set_data([], [])
+            self._canvas = FigureCanvasAgg(fig)
+            self._canvas.draw()
+            self._background = self._canvas.copy_from_bbox(fig.bbox)
+        self._canvas.restore_region(self._background)
+        for line, (xs, ys) in zip(self._lines, _curves(self.current)):
+            line.set_data(xs, ys)
+            line.axes.draw_artist(line)
+        image = Image.frombuffer("RGBA", self._canvas.get_width_height(), self._canvas.buffer_rgba(),
+                                 "raw", "RGBA", 0, 1)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
 
 
 def runs_table_html(runs: list[PanelRun]) -> str:
