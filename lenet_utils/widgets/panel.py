@@ -15,13 +15,12 @@ From Python: ``panel.lr.value = 0.1`` starts a run, ``panel.wait()`` waits for i
 lists the finished runs (:class:`PanelRun`), ``panel.set(lr=1.0, activation="sigmoid")`` moves
 several controls with one run. ``background=False`` trains synchronously inside the change.
 
-In a saved notebook the panel's output also holds a PNG of the runs shown, refreshed by
-``panel.wait()`` (only then: refreshing the output re-renders the live widget and would take the
-focus from a control being moved), so the chapter reads where widgets do not run (GitHub).
+The saved output also holds a PNG of the runs shown, refreshed by ``panel.wait()`` only (a refresh
+re-renders the widget, taking the focus from a control), so the chapter reads on GitHub too.
 
-CSS classes for browser tests: ``lenet-panel``, ``lenet-lr``, ``lenet-activation``,
-``lenet-optimizer``, ``lenet-init``, ``lenet-result`` (says "Training ..." while a run is in progress, "... test acc ..." when finished),
-``lenet-curves`` (the image), ``lenet-runs`` (the table), ``lenet-clear`` (the button).
+CSS classes for browser tests: ``lenet-panel``, ``lenet-lr``, ``lenet-activation``, ``lenet-optimizer``,
+``lenet-init``, ``lenet-result`` ("Training ..." while a run is in progress, "... test acc ..." when
+finished), ``lenet-curves`` (the image), ``lenet-runs`` (the table), ``lenet-clear`` (the button).
 """
 
 import base64
@@ -45,14 +44,12 @@ from .panel_runs import (CHOICES, HELD_OUT, LiveDrawing, LivePicture, PanelRun, 
 
 __all__ = ["TrainingPanel", "PanelRun", "CHOICES", "DEFAULTS", "RUNS_SHOWN"]
 
-#: The starting setting: measured to finish within 3 s on a 2-core CPU and reach >= 0.60 test
-#: accuracy on Fashion-MNIST (benchmarks/bench_panel.py).
+#: The starting setting; benchmarks/bench_panel.py times it (target: 3 s, test accuracy >= 0.60).
 DEFAULTS = {"lr": 0.1, "activation": "relu", "optimizer": "sgd", "init": "xavier", "pool": "avg",
             "batch_size": 32, "examples": 10_000}
 RUNS_SHOWN = 5  # runs kept on the plot and in the table
 POINTS_PER_RUN = 16  # checkpoints (test accuracy measured, curves redrawn if due) per run
 LR_RANGE = (1e-3, 10.0)
-#: On the CPU the panel's runs use PyTorch's fused optimizer kernels: a step costs about an eighth less.
 FUSED = {"sgd": partial(torch.optim.SGD, fused=True), "adam": partial(torch.optim.Adam, fused=True)}
 
 
@@ -80,10 +77,9 @@ class TrainingPanel:
     the same setting gives the same curves. ``start`` trains the starting setting right away;
     ``debounce`` seconds pass before a background run starts, so that a burst of moves trains once;
     the curves are redrawn (in a thread of their own) at most every ``redraw_every`` seconds.
-    ``threads`` is the number of CPU threads a background run uses (None: PyTorch's setting). One
-    is the default: LeNet's small batches gain little from a second core, and a run that shares
-    the CPU with other work (the browser, other kernels) slows down many times over with two;
-    one thread also leaves a core for the notebook. The notebook's own thread keeps its setting.
+    ``threads`` is the number of CPU threads a background run uses (None: PyTorch's setting; the
+    notebook's thread keeps its own). One is the default: LeNet's small batches gain little from a
+    second core, a run sharing the CPU (browser, kernels) slows down many times over with two.
     """
 
     def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
@@ -314,8 +310,8 @@ class TrainingPanel:
         net = make_lenet(s["activation"], s["pool"], in_channels=X.shape[1], image_size=X.shape[-1])
         picture = LivePicture(shown, run, budget)
         drawing = LiveDrawing(picture.png, self._show_curves, self.redraw_every)
-        drawing.request()  # the new run's (empty) lines and label appear at once
-        optimizer = FUSED[s["optimizer"]] if self.device.type == "cpu" else s["optimizer"]
+        drawing.request()  # the new run's label appears at once
+        optimizer = FUSED[s["optimizer"]] if self.device.type == "cpu" else s["optimizer"]  # an eighth faster
 
         def on_point(point, net):
             if job.cancel.is_set():
@@ -344,7 +340,6 @@ class TrainingPanel:
             run.diverged_at = job.batches * s["batch_size"]
         self._count += 1
         self.runs.append(run)
-        # a finished run's last frame is the full picture; a diverged one adds its marker
         self.curves.value = picture.png() if run.history.status == "completed" else draw_runs(shown, run)
         self.table.value = runs_table_html(self.runs[-RUNS_SHOWN:])
         self._set_result(run.result())
