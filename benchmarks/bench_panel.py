@@ -5,8 +5,10 @@
 For the panel's default setting and for moves away from it (to sigmoid, also at d2l's lr 0.9, to
 lr 10 and 0.001, to Adam, and to Adam with lr 0.001), prints the seconds from the move to the finished run (debounce
 included, as a person waits) and the run's final test accuracy on the panel's held-out images, with
-the targets of issue 12 and whether each is met (judged on the median of the repeats). Run it in
-full mode (LENET_QUICK unset) on the full data set; it refuses quick mode and the bundled sample.
+the targets of issue 12 and whether each is met (judged on the median of the repeats), then what one
+frame of the curves costs: the whole figure against a live frame (only the running run's lines
+redrawn). Run it in full mode (LENET_QUICK unset) on the full data set; it refuses quick mode and the
+bundled sample.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import torch
 from lenet_utils.device import hardware_summary
 from lenet_utils.mode import is_quick
 from lenet_utils.widgets.panel import DEFAULTS, TrainingPanel
+from lenet_utils.widgets.panel_runs import LivePicture, draw_runs
 
 SECONDS_TARGET = 3.0
 ACCURACY_TARGET = 0.60
@@ -38,6 +41,22 @@ def time_move(panel: TrainingPanel, change: dict) -> tuple[float, float, str]:
     seconds = time.perf_counter() - start
     run = panel.runs[-1]
     return seconds, run.test_acc, run.history.status
+
+
+def frame_costs(panel: TrainingPanel, repeat: int = 10) -> tuple[float, float]:
+    """Median milliseconds of a whole-figure draw and of a live frame, for the runs now shown."""
+    earlier, current = panel.runs[-5:-1], panel.runs[-1]
+    live = LivePicture(earlier, current, current.examples)
+    live.png()  # the first frame draws the background
+    costs = []
+    for draw in (lambda: draw_runs(earlier, current), live.png):
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            draw()
+            times.append(time.perf_counter() - start)
+        costs.append(statistics.median(times) * 1000)
+    return costs[0], costs[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             all_met &= ok_acc
             line += f", target >= {ACCURACY_TARGET:.2f}: {'met' if ok_acc else 'NOT met'}"
         print(line, flush=True)
+    whole, frame = frame_costs(panel)
+    print(f"one frame of the curves: whole figure {whole:.0f} ms, live frame {frame:.0f} ms "
+          f"({whole / frame:.0f}x cheaper)")
     panel.close()
     print("all targets met" if all_met else "some targets NOT met")
     return 0 if all_met else 1
