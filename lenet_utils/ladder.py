@@ -65,8 +65,8 @@ def ladder(classic_activation: str = "tanh", optimizer: str = "adam", lr: float 
            max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
     """The rungs from classic to modern; each is the previous one with exactly one change. All
     train with ``optimizer`` at ``lr`` (the sources train both nets with Adam)."""
-    trained = f"{ {'sgd': 'SGD', 'adam': 'Adam'}.get(optimizer, optimizer)}, lr {lr:g}"
-    classic = Rung("classic", f"{classic_activation}, average pooling ({trained})",
+    name = {"sgd": "SGD", "adam": "Adam"}.get(optimizer, optimizer)
+    classic = Rung("classic", f"{classic_activation}, average pooling ({name}, lr {lr:g})",
                    activation=classic_activation, optimizer=optimizer, lr=lr,
                    max_degrees=max_degrees, max_shift=max_shift)
     steps = [

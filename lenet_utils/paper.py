@@ -69,9 +69,7 @@ def train_lenet5_paper(num_epochs: int = 5, batch_size: int = 32, lr: float = 2e
     device = check_device(device)
     train_iter, test_iter = load_data("mnist", batch_size, pad=2, device=device, train_size=train_size,
                                       test_size=test_size, seed=seed, root=root, verbose=verbose)
-    train_iter = TensorLoader(paper_input_scale(train_iter.X), train_iter.y, batch_size, device=device,
-                              seed=seed)
-    test_iter = TensorLoader(paper_input_scale(test_iter.X), test_iter.y, 1024, shuffle=False, device=device)
+    train_iter, test_iter = paper_scaled(train_iter, test_iter, seed=seed)
     torch.manual_seed(seed)
     net = LeNet5()
     start = time.perf_counter()
