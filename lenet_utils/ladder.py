@@ -2,7 +2,8 @@
 
 The ladder starts from the classic network (tanh, average pooling) and adds one modern ingredient
 per rung: ReLU, max pooling, batch norm, augmentation (the sources' "modern" LeNet). Every rung
-trains with the same recipe (Adam, as the sources train both, on the paper's input scaling) and the
+trains with the same recipe (Adam, as the sources train both, with decoupled weight decay, on the
+paper's input scaling) and the
 same budget (epochs, batch size, data) on each data set and several seeds, so the difference
 between two neighbouring rungs is what that one change buys. :func:`run_ladder` (written out in
 chapter 6) trains them with :func:`~lenet_utils.train.train_ch6`; :class:`LadderResult` tabulates
@@ -12,10 +13,11 @@ Spread, the one definition used everywhere here: the largest minus the smallest 
 over the seeds of one rung on one data set.
 """
 
+import functools
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -54,6 +56,15 @@ class Rung:
     max_shift: float = 2.0
     optimizer: str = "sgd"
     lr: float = 0.1
+    weight_decay: float = 0.0  # each step shrinks every weight by lr * weight_decay
+
+    def training_optimizer(self) -> "str | Callable":
+        """What ``train_ch6`` gets as ``optimizer``: the name, or with weight decay a factory
+        (AdamW for 'adam', SGD's own weight decay for 'sgd')."""
+        if not self.weight_decay:
+            return self.optimizer
+        factory = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}[self.optimizer]
+        return functools.partial(factory, weight_decay=self.weight_decay)
 
     def build(self, image_size: int = 28, in_channels: int = 1) -> nn.Module:
         """A fresh LeNet for this rung (``make_lenet``)."""
@@ -62,12 +73,13 @@ class Rung:
 
 
 def ladder(classic_activation: str = "tanh", optimizer: str = "adam", lr: float = 3e-3,
-           max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
+           weight_decay: float = 0.2, max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
     """The rungs from classic to modern; each is the previous one with exactly one change. All
-    train with ``optimizer`` at ``lr`` (the sources train both nets with Adam)."""
-    name = {"sgd": "SGD", "adam": "Adam"}.get(optimizer, optimizer)
-    classic = Rung("classic", f"{classic_activation}, average pooling ({name}, lr {lr:g})",
-                   activation=classic_activation, optimizer=optimizer, lr=lr,
+    train with ``optimizer`` at ``lr`` and ``weight_decay`` (the sources train both nets with Adam)."""
+    name = {"sgd": "SGD", "adam": "AdamW" if weight_decay else "Adam"}.get(optimizer, optimizer)
+    decay = f", weight decay {weight_decay:g}" if weight_decay else ""
+    classic = Rung("classic", f"{classic_activation}, average pooling ({name}, lr {lr:g}{decay})",
+                   activation=classic_activation, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                    max_degrees=max_degrees, max_shift=max_shift)
     steps = [
         ("+ ReLU", f"ReLU instead of {classic_activation}", {"activation": "relu"}),
@@ -255,7 +267,7 @@ def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epoc
                 if rung.augment:
                     batches = AugmentedLoader(batches, rung.max_degrees, rung.max_shift, seed=seed)
                 history = train_ch6(net, batches, test_iter, num_epochs, rung.lr, device,
-                                    optimizer=rung.optimizer, scheduler="cosine", animate=False,
+                                    optimizer=rung.training_optimizer(), scheduler="cosine", animate=False,
                                     verbose=False, label=f"{rung.name}, seed {seed}")
                 run = LadderRun(rung, dataset, seed, history, TARGETS.get(dataset, 1.0))
                 result.add(run, net)

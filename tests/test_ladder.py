@@ -17,7 +17,7 @@ from lenet_utils.ladder import (  # noqa: E402
 )
 from lenet_utils.plot import plot_ladder  # noqa: E402
 
-RECIPE = ("activation", "pool", "batch_norm", "dropout", "augment", "optimizer")
+RECIPE = ("activation", "pool", "batch_norm", "dropout", "augment", "optimizer", "weight_decay")
 
 
 def test_ladder_goes_from_classic_to_modern():
@@ -25,9 +25,22 @@ def test_ladder_goes_from_classic_to_modern():
     first, last = rungs[0], rungs[-1]
     assert (first.activation, first.pool, first.batch_norm, first.augment) == ("tanh", "avg", False, False)
     assert (last.activation, last.pool, last.batch_norm, last.augment) == ("relu", "max", True, True)
-    assert {(r.optimizer, r.lr, r.dropout) for r in rungs} == {("adam", 3e-3, 0.0)}  # one recipe for all
+    assert {(r.optimizer, r.lr, r.weight_decay, r.dropout) for r in rungs} == {("adam", 3e-3, 0.2, 0.0)}
     assert len({r.name for r in rungs}) == len(rungs) == 5
-    assert "Adam, lr 0.003" in first.change and "SGD, lr 0.1" in ladder(optimizer="sgd", lr=0.1)[0].change
+    assert "AdamW, lr 0.003, weight decay 0.2" in first.change
+    assert "(SGD, lr 0.1)" in ladder(optimizer="sgd", lr=0.1, weight_decay=0)[0].change
+
+
+@pytest.mark.parametrize("optimizer, kind", [("adam", torch.optim.AdamW), ("sgd", torch.optim.SGD)])
+def test_weight_decay_shrinks_each_weight_by_lr_times_decay(optimizer, kind):
+    rung = ladder(optimizer=optimizer, lr=0.01, weight_decay=0.5)[0]
+    weight = nn.Parameter(torch.ones(3))
+    opt = rung.training_optimizer()([weight], lr=rung.lr)
+    assert isinstance(opt, kind)
+    weight.grad = torch.zeros(3)
+    opt.step()
+    assert torch.allclose(weight.detach(), torch.full((3,), 1 - 0.01 * 0.5))
+    assert ladder(optimizer=optimizer, weight_decay=0)[0].training_optimizer() == optimizer
 
 
 def test_each_rung_changes_exactly_one_thing():
