@@ -3,11 +3,10 @@
 The ladder starts from the classic network (tanh, average pooling) and adds one modern ingredient
 per rung: ReLU, max pooling, batch norm, augmentation (the sources' "modern" LeNet). Every rung
 trains with the same recipe (Adam, as the sources train both, with decoupled weight decay, on the
-paper's input scaling) and the
-same budget (epochs, batch size, data) on each data set and several seeds, so the difference
-between two neighbouring rungs is what that one change buys. :func:`run_ladder` (written out in
-chapter 6) trains them with :func:`~lenet_utils.train.train_ch6`; :class:`LadderResult` tabulates
-mean and spread over the seeds and says which gaps exceed the spread.
+paper's input scaling) and the same budget (epochs, batch size, data) on each data set and several
+seeds, so the difference between two neighbouring rungs is what that one change buys.
+:func:`run_ladder` (written out in chapter 6) trains them with :func:`~lenet_utils.train.train_ch6`;
+:class:`LadderResult` tabulates mean and spread over the seeds and says which gaps exceed the spread.
 
 Spread, the one definition used everywhere here: the largest minus the smallest final test accuracy
 over the seeds of one rung on one data set.
@@ -63,8 +62,11 @@ class Rung:
         (AdamW for 'adam', SGD's own weight decay for 'sgd')."""
         if not self.weight_decay:
             return self.optimizer
-        factory = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}[self.optimizer]
-        return functools.partial(factory, weight_decay=self.weight_decay)
+        factories = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        if self.optimizer not in factories:
+            raise ValueError(f"weight decay needs optimizer 'adam' or 'sgd', got {self.optimizer!r}; "
+                             f"set weight_decay=0 to train with it as it is.")
+        return functools.partial(factories[self.optimizer], weight_decay=self.weight_decay)
 
     def build(self, image_size: int = 28, in_channels: int = 1) -> nn.Module:
         """A fresh LeNet for this rung (``make_lenet``)."""
@@ -76,9 +78,10 @@ def ladder(classic_activation: str = "tanh", optimizer: str = "adam", lr: float 
            weight_decay: float = 0.2, max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
     """The rungs from classic to modern; each is the previous one with exactly one change. All
     train with ``optimizer`` at ``lr`` and ``weight_decay`` (the sources train both nets with Adam)."""
-    name = {"sgd": "SGD", "adam": "AdamW" if weight_decay else "Adam"}.get(optimizer, optimizer)
+    optimizer_name = {"sgd": "SGD", "adam": "AdamW" if weight_decay else "Adam"}.get(optimizer, optimizer)
     decay = f", weight decay {weight_decay:g}" if weight_decay else ""
-    classic = Rung("classic", f"{classic_activation}, average pooling ({name}, lr {lr:g}{decay})",
+    trained = f"{optimizer_name}, lr {lr:g}{decay}"
+    classic = Rung("classic", f"{classic_activation}, average pooling ({trained})",
                    activation=classic_activation, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                    max_degrees=max_degrees, max_shift=max_shift)
     steps = [

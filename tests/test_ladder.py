@@ -43,6 +43,12 @@ def test_weight_decay_shrinks_each_weight_by_lr_times_decay(optimizer, kind):
     assert ladder(optimizer=optimizer, weight_decay=0)[0].training_optimizer() == optimizer
 
 
+def test_weight_decay_with_an_optimizer_it_cannot_decay_says_what_to_do():
+    rung = ladder(optimizer="rmsprop", weight_decay=0.1)[0]
+    with pytest.raises(ValueError, match="weight_decay=0"):
+        rung.training_optimizer()
+
+
 def test_each_rung_changes_exactly_one_thing():
     rungs = ladder()
     for below, above in zip(rungs, rungs[1:]):
