@@ -1,0 +1,47 @@
+"""Argument checks shared by the whole package: one wording for each kind of bad input.
+
+    >>> whole_number("batch_size", 2.7)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size=2.7 is not valid: it must be a whole number >= 1.
+
+Every function returns the value normalised (an ``int``, a ``float``, a lower-case name) or raises
+a ``ValueError`` whose message names the argument, what it got and what to pass instead.
+"""
+
+import math
+import numbers
+
+__all__ = ["OPTIMIZERS", "whole_number", "learning_rate", "optimizer_name", "choice"]
+
+#: The optimizers known by name; anything else is passed as a factory (see ``make_optimizer``).
+OPTIMIZERS = ("sgd", "adam")
+
+
+def whole_number(name: str, value: object, low: int = 1) -> int:
+    """``value`` as an ``int`` >= ``low``; refuses floats (2.7 is not silently 2), bools and strings."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name}={value!r} is not valid: it must be a whole number >= {low}.")
+    return int(value)
+
+
+def learning_rate(value: object, name: str = "lr") -> float:
+    """``value`` as a positive, finite ``float`` learning rate."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value <= 0):
+        raise ValueError(f"{name}={value!r} is not valid: a learning rate is a positive number "
+                         f"(e.g. 0.9 for SGD as in d2l 0.17, 1e-3 for Adam).")
+    return float(value)
+
+
+def choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` as one of ``choices`` (case-insensitive), lower-cased."""
+    key = value.lower() if isinstance(value, str) else None
+    if key not in choices:
+        raise ValueError(f"{name}={value!r} is not valid: choose one of {', '.join(choices)}.")
+    return key
+
+
+def optimizer_name(value: object) -> str:
+    """One of :data:`OPTIMIZERS`, lower-cased."""
+    return choice("optimizer", value, OPTIMIZERS)
