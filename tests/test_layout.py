@@ -1,4 +1,5 @@
-"""The package's shape: one idea per module, short modules, no import cycles, typed public API."""
+"""The package's shape: one idea per module (sized by its idea, no line limit), no import cycles,
+typed public API, every module named in the README."""
 
 import ast
 import importlib
@@ -6,12 +7,10 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import pytest
 
 import lenet_utils
 
 PACKAGE = Path(lenet_utils.__file__).parent
-MAX_LINES = 360  # "about 350"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
 
 
@@ -55,11 +54,6 @@ def test_no_import_cycles():
     for start in graph:
         visit(start, [start])
     assert cycles == []
-
-
-@pytest.mark.parametrize("path", MODULES, ids=[_module_name(p) for p in MODULES])
-def test_modules_stay_short(path):
-    assert len(path.read_text(encoding="utf-8").splitlines()) <= MAX_LINES
 
 
 def _public_functions():
