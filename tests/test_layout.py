@@ -7,7 +7,6 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-
 import lenet_utils
 
 PACKAGE = Path(lenet_utils.__file__).parent
