@@ -10,16 +10,21 @@ and ``train_ch6`` trains on the warped batches without knowing about it::
 """
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 
+from .checks import whole_number
 
-def _check_range(name: str, value) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (0 switches it off), got {value}.")
-    return value
+
+def _check_range(name: str, value: object, unit: str) -> float:
+    """``value`` as a float >= 0 (0 switches that warp off); refuses bools and text."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value < 0):
+        raise ValueError(f"{name}={value!r} is not valid: it must be a number of {unit}, finite and "
+                         f">= 0 (0 switches it off).")
+    return float(value)
 
 
 def random_affine(X: torch.Tensor, max_degrees: float = 10.0, max_shift: float = 2.0,
@@ -29,16 +34,20 @@ def random_affine(X: torch.Tensor, max_degrees: float = 10.0, max_shift: float =
     image's background, its smallest value (0 for raw images, -0.1 after the paper's input scaling).
 
     ``X`` is a float batch N×C×H×W on any device; ``generator`` (on the same device) makes the
-    draws reproducible. With both ranges 0 the batch comes back unchanged.
+    draws reproducible. With both ranges 0 the batch comes back unchanged; a ``max_shift`` as large
+    as the image is refused (it could move a whole image out of its frame).
     """
-    max_degrees = _check_range("max_degrees", max_degrees)
-    max_shift = _check_range("max_shift", max_shift)
+    max_degrees = _check_range("max_degrees", max_degrees, "degrees")
+    max_shift = _check_range("max_shift", max_shift, "pixels")
     if X.dim() != 4 or not X.is_floating_point():
         raise ValueError(f"random_affine expects a float batch of shape N×C×H×W, got "
                          f"{X.dtype} of shape {tuple(X.shape)}. Add a channel axis with X.unsqueeze(1).")
+    n, _, h, w = X.shape
+    if max_shift >= min(h, w):
+        raise ValueError(f"max_shift={max_shift:g} px can move a whole {h}x{w} image out of its frame: "
+                         f"keep it below {min(h, w)} (2 to 3 px suits 28x28 digits).")
     if max_degrees == 0 and max_shift == 0:
         return X
-    n, _, h, w = X.shape
 
     def uniform(limit):  # n draws in [-limit, limit]
         return (torch.rand(n, device=X.device, generator=generator, dtype=X.dtype) * 2 - 1) * limit
@@ -64,18 +73,21 @@ class AugmentedLoader:
     Iterates like the loader it wraps (``for X, y in it``, ``len(it)``, ``.num_examples``,
     ``.batch_size``, ``.device``) so it drops into ``train_ch6`` unchanged. ``seed`` fixes the draws:
     the same seed over the same batches gives the same images. ``enabled=False`` passes batches
-    through untouched. Wrap only the training loader; test images stay as they are.
+    through untouched. Wrap only the training loader; test images stay as they are. ``seed`` is a
+    whole number >= 0 and ``enabled`` True or False.
     """
 
     def __init__(self, loader, max_degrees: float = 10.0, max_shift: float = 2.0, seed: int = 0,
                  enabled: bool = True):
         self.loader = loader
-        self.max_degrees = _check_range("max_degrees", max_degrees)
-        self.max_shift = _check_range("max_shift", max_shift)
-        self.enabled = bool(enabled)
+        self.max_degrees = _check_range("max_degrees", max_degrees, "degrees")
+        self.max_shift = _check_range("max_shift", max_shift, "pixels")
+        if not isinstance(enabled, bool):
+            raise ValueError(f"enabled={enabled!r} is not valid: pass True or False.")
+        self.enabled = enabled
         self.device = torch.device(getattr(loader, "device", "cpu"))
         self.generator = torch.Generator(self.device)
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(whole_number("seed", seed, low=0))
 
     @property
     def num_examples(self) -> int:

@@ -5,6 +5,7 @@ just produced (never from a number typed in here), prints one line (what was rig
 at again) and returns True or False, so a learner's own ``assert`` can use it too.
 """
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -75,7 +76,7 @@ def _evaluate_loss(answer: object) -> Verdict:
     return False, f"got {got:.4f}, expected {right:.4f}: sum loss x batch size over batches, divide by examples."
 
 
-def _best_relu_lr(answer: object, sweep: object = None) -> Verdict:
+def _best_relu_lr(answer: object, *, sweep: object) -> Verdict:
     rows = [r for r in sweep.rows if r["activation"] == "relu" and math.isfinite(r["best_test_acc"])]
     means: dict[float, list[float]] = {}
     for r in rows:
@@ -86,7 +87,7 @@ def _best_relu_lr(answer: object, sweep: object = None) -> Verdict:
     return False, "average best_test_acc over the seeds for each ReLU learning rate, then take the largest."
 
 
-def _largest_gain(answer: object, result: object = None) -> Verdict:
+def _largest_gain(answer: object, *, result: object) -> Verdict:
     gaps = [g for g in result.gaps() if g["dataset"] == "fashion-mnist"]
     best = max(gaps, key=lambda g: g["gap"])
     if answer == best["rung"]:
@@ -95,7 +96,7 @@ def _largest_gain(answer: object, result: object = None) -> Verdict:
     return False, "look at the gap column for Fashion-MNIST and take the rung with the largest gap."
 
 
-#: name -> the check behind it (some also need the chapter's results, passed as keywords)
+#: name -> the check behind it (some also need the chapter's results: its keyword-only arguments)
 EXERCISES: dict[str, Callable[..., Verdict]] = {
     "ch01-dense-vs-conv": _dense_vs_conv,
     "ch02-same-padding": _same_padding,
@@ -107,13 +108,30 @@ EXERCISES: dict[str, Callable[..., Verdict]] = {
 
 
 def check(name: str, answer: object, **results: object) -> bool:
-    """Print whether ``answer`` solves exercise ``name`` and return True when it does."""
+    """Print whether ``answer`` solves exercise ``name`` and return True when it does.
+
+    Some exercises are checked against the chapter's results, passed by name, e.g.
+    ``check("ch05-best-relu-lr", answer, sweep=sweep)``. True and False are never answers.
+    """
     if name not in EXERCISES:
         raise ValueError(f"No exercise called {name!r}; the exercises are {', '.join(EXERCISES)}.")
+    exercise = EXERCISES[name]
+    needs = [arg for arg, spec in inspect.signature(exercise).parameters.items()
+             if spec.kind is spec.KEYWORD_ONLY]
+    if sorted(results) != sorted(needs):
+        call = ", ".join([repr(name), "answer"] + [f"{arg}={arg}" for arg in needs])
+        wants = (f"needs the chapter's results: check({call}), with the {' and '.join(needs)} the chapter "
+                 f"made above" if needs else f"takes no results: check({call})")
+        got = ", ".join(f"{key}={type(value).__name__}" for key, value in results.items()) or "none"
+        raise TypeError(f"Exercise {name!r} {wants}; got {got}.")
     if answer is None:
         print("Not answered yet: replace None with your answer and run the cell again "
               "(or open the solution cell below).")
         return False
-    ok, why = EXERCISES[name](answer, **results)
+    if isinstance(answer, bool):  # True == 1 in Python: it must not pass for the number 1
+        print(f"Not yet: {answer} is a yes/no; answer with the value the exercise asks for, not True or "
+              f"False.")
+        return False
+    ok, why = exercise(answer, **results)
     print(("Right: " if ok else "Not yet: ") + why)
     return ok

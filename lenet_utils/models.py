@@ -1,5 +1,8 @@
 """LeNet in the versions the course compares; the chapters write these in their ``#@save`` cells.
 
+Every model checks its input shape before its first layer runs and says what to do about a wrong
+one (``LeNet5`` in its ``forward``, the plain ``nn.Sequential`` nets with an ``ExpectInput`` hook).
+
 - Chapter 1: ``mlp`` (d2l's dense baseline) and ``small_cnn`` (LeNet's layout with ReLU and max
   pooling), both plain ``nn.Sequential``.
 - Chapter 3: ``lenet_d2l`` (d2l's LeNet exactly as the book writes it) and the faithful LeNet-5 of
@@ -8,9 +11,11 @@
   ``LeNet5``.
 - Package only: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
   batch norm, dropout, channels and image size as arguments and named layers (conv1, act1, pool1,
-  ...), and the named variants built with it: ``lenet_relu_avg``, ``lenet_cifar10``, ``lenet_modern``.
+  ...), and the named variants built with it: ``lenet_relu_avg``, ``lenet_cifar10``, ``lenet_modern``;
+  ``ExpectInput``, the input check the chapters' ``nn.Sequential`` nets import.
 """
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -20,11 +25,61 @@ from torch import nn
 from .shapes import ShapeError, conv_out, pool_out
 
 __all__ = [
-    "mlp", "small_cnn", "lenet_d2l", "ScaledTanh", "Subsampling", "C3_TABLE", "c3_connection_mask",
-    "PartialConv2d", "DIGIT_GLYPHS", "DIGIT_CODES", "RBFOutput", "LeNet5",
+    "ExpectInput", "mlp", "small_cnn", "lenet_d2l", "ScaledTanh", "Subsampling", "C3_TABLE",
+    "c3_connection_mask", "PartialConv2d", "DIGIT_GLYPHS", "DIGIT_CODES", "RBFOutput", "LeNet5",
     "ACTIVATIONS", "POOLS", "make_lenet",
     "lenet_relu_avg", "lenet_cifar10", "lenet_modern",
 ]
+
+
+# --- the input check of the nn.Sequential nets ---------------------------------------------------
+
+class ExpectInput:
+    """A forward pre-hook that refuses a batch of the wrong shape before the first layer sees it,
+    saying what arrived, what the net reads and what to do (instead of PyTorch's 'mat1 and mat2
+    shapes cannot be multiplied' a few layers later). It adds no layer: indices, parameter counts
+    and the ``state_dict`` stay as they are, and it survives ``copy.deepcopy`` and pickling.
+    ``flat=True`` (a net that starts with ``nn.Flatten``) also takes each example flattened.
+
+        net.register_forward_pre_hook(ExpectInput(1, 28, 28, net="lenet_d2l()"))
+    """
+
+    def __init__(self, channels: int, height: int, width: int, *, flat: bool = False,
+                 net: str = "this net") -> None:
+        self.shape, self.flat, self.net = (channels, height, width), flat, net
+
+    def __call__(self, module: nn.Module, inputs: tuple) -> None:
+        x = inputs[0]
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.net} expects a torch.Tensor batch, got {type(x).__name__}; "
+                            f"convert it with torch.as_tensor(x, dtype=torch.float32).")
+        shape, (c, h, w) = tuple(x.shape), self.shape
+        if shape[1:] == self.shape or (self.flat and math.prod(shape[1:]) == c * h * w):
+            return
+        flat = f", or N x {c * h * w} flattened" if self.flat else ""
+        raise ShapeError(f"{self.net} expects a batch of {c}x{h}x{w} images (N x {c} x {h} x {w}{flat}), "
+                         f"got {shape}. {self._advice(shape)}")
+
+    def _advice(self, shape: tuple[int, ...]) -> str:
+        """What to do about a batch of ``shape``, one sentence."""
+        (c, h, w), n = self.shape, shape[1] if len(shape) == 4 else None
+        if n is not None and n != c:
+            grey = " (X.mean(dim=1, keepdim=True) turns colour into grey)" if c == 1 else ""
+            return (f"These have {n} channel(s), the first layer reads {c}: give it {c}-channel images"
+                    f"{grey} or build a net for {n} channels (make_lenet(in_channels={n}, ...)).")
+        if n is not None:
+            dh, dw = h - shape[2], w - shape[3]
+            rebuild = (f" or build a net for them (make_lenet(image_size={shape[2]}, ...))"
+                       if shape[2] == shape[3] else "")
+            if dh == dw > 0 and dh % 2 == 0:
+                return f"Pad them by {dh // 2} pixels on each side (load_data(..., pad={dh // 2})){rebuild}."
+            return f"Resize them to {h}x{w} (load_data(..., resize={h if h == w else (h, w)})){rebuild}."
+        if shape[1:] == (h, w) and c == 1:
+            return f"x.unsqueeze(1) adds the channel axis: N x {h} x {w} becomes N x 1 x {h} x {w}."
+        if math.prod(shape) == c * h * w:
+            return f"That is one image: x.reshape(1, {c}, {h}, {w}) makes it a batch of one."
+        return (f"Reshape or resize it to N x {c} x {h} x {w} (load_data's resize= and pad= set the "
+                f"image size).")
 
 
 # --- chapter 1 ------------------------------------------------------------------------------------
@@ -32,16 +87,19 @@ __all__ = [
 def mlp(num_hiddens: int = 256) -> nn.Sequential:
     """d2l's multilayer perceptron for 28x28 images: flatten the 784 pixels, one hidden layer of
     ReLU units, 10 outputs."""
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Flatten(),
         nn.Linear(28 * 28, num_hiddens), nn.ReLU(),
         nn.Linear(num_hiddens, 10))
+    # before the first layer: a wrong input shape gets advice instead of a raw PyTorch error
+    net.register_forward_pre_hook(ExpectInput(1, 28, 28, flat=True, net="mlp()"))
+    return net
 
 
 def small_cnn() -> nn.Sequential:
     """LeNet's layout with two modern choices, ReLU and max pooling: two 5x5 convolutions, each
     followed by 2x2 pooling, then three dense layers."""
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
         nn.MaxPool2d(kernel_size=2, stride=2),
         nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
@@ -50,6 +108,9 @@ def small_cnn() -> nn.Sequential:
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
         nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10))
+    # before the first layer: a wrong input shape gets advice instead of a raw PyTorch error
+    net.register_forward_pre_hook(ExpectInput(1, 28, 28, net="small_cnn()"))
+    return net
 
 
 # --- chapter 3: d2l's LeNet -----------------------------------------------------------------------
@@ -57,7 +118,7 @@ def small_cnn() -> nn.Sequential:
 def lenet_d2l() -> nn.Sequential:
     """d2l's LeNet for 28x28 Fashion-MNIST, as the book writes it: sigmoid activations, average
     pooling, the first convolution padded by 2."""
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
         nn.AvgPool2d(kernel_size=2, stride=2),
         nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
@@ -66,6 +127,9 @@ def lenet_d2l() -> nn.Sequential:
         nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
         nn.Linear(120, 84), nn.Sigmoid(),
         nn.Linear(84, 10))
+    # before the first layer: a wrong input shape gets advice instead of a raw PyTorch error
+    net.register_forward_pre_hook(ExpectInput(1, 28, 28, net="lenet_d2l()"))
+    return net
 
 
 # --- chapter 3: the pieces of the 1998 network ----------------------------------------------------
@@ -311,7 +375,11 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
               + drop("drop1") + block(3, "fc1", nn.Linear(c2 * size * size, h1), h1, nn.BatchNorm1d)
               + drop("drop2") + block(4, "fc2", nn.Linear(h1, h2), h2, nn.BatchNorm1d)
               + [("fc3", nn.Linear(h2, num_classes))])
-    return nn.Sequential(OrderedDict(layers))
+    net = nn.Sequential(OrderedDict(layers))
+    settings = f"in_channels={in_channels}, image_size={image_size}"
+    net.register_forward_pre_hook(ExpectInput(in_channels, image_size, image_size,
+                                              net=f"make_lenet({settings})"))
+    return net
 
 
 def lenet_relu_avg() -> nn.Sequential:

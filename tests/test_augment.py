@@ -92,6 +92,36 @@ def test_bad_ranges_are_rejected(kwargs):
         random_affine(X, **kwargs)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_shift": True}, r"max_shift=True is not valid: .*a number of pixels"),  # was a silent 1 px
+    ({"max_degrees": "10"}, r"max_degrees='10' is not valid: .*a number of degrees"),  # was parsed silently
+])
+def test_ranges_must_be_numbers_not_bools_or_text(kwargs, message):
+    X, _ = digit_batch()
+    with pytest.raises(ValueError, match=message):
+        random_affine(X, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        AugmentedLoader(make_loader(), **kwargs)
+
+
+def test_a_shift_that_can_move_the_whole_image_out_is_refused():
+    X, _ = digit_batch(size=28)  # max_shift=28 used to return some images blank, without a word
+    with pytest.raises(ValueError, match=r"max_shift=28 px can move a whole 28x28 image out of its frame: "
+                                         r"keep it below 28"):
+        random_affine(X, max_shift=28)
+    assert random_affine(X, max_shift=27.5, generator=torch.Generator().manual_seed(0)).shape == X.shape
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": 2.5}, r"seed=2\.5 is not valid: it must be a whole number >= 0"),  # was a raw RuntimeError
+    ({"seed": -1}, r"seed=-1 is not valid: it must be a whole number >= 0"),  # was taken silently
+    ({"enabled": "False"}, r"enabled='False' is not valid: pass True or False"),  # was truthy: augmented
+])
+def test_loader_refuses_a_bad_seed_or_switch(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AugmentedLoader(make_loader(), **kwargs)
+
+
 def test_bad_shape_is_rejected_with_a_hint():
     with pytest.raises(ValueError, match="unsqueeze"):
         random_affine(torch.zeros(4, 28, 28))

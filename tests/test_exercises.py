@@ -71,3 +71,34 @@ def test_unanswered_and_unknown(capsys):
     assert "returns None" in capsys.readouterr().out
     with pytest.raises(ValueError, match="ch01-dense-vs-conv"):
         check("ch9-nothing", 1)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_bool_is_no_answer(name, flag, capsys):
+    # True == 1 in Python: check("ch02-same-padding", True) used to print "Right"
+    assert check(name, flag, **CASES[name][2]) is False
+    out = capsys.readouterr().out
+    assert out.startswith(f"Not yet: {flag} is a yes/no") and "not True or False" in out
+
+
+def test_a_bool_is_no_learning_rate(capsys):
+    sweep = SimpleNamespace(rows=[{"activation": "relu", "lr": 1.0, "best_test_acc": 0.9},
+                                  {"activation": "relu", "lr": 0.1, "best_test_acc": 0.8}])
+    assert check("ch05-best-relu-lr", 1.0, sweep=sweep) is True
+    capsys.readouterr()
+    assert check("ch05-best-relu-lr", True, sweep=sweep) is False
+    assert capsys.readouterr().out.startswith("Not yet: True is a yes/no")
+
+
+@pytest.mark.parametrize("name, results, message", [
+    ("ch05-best-relu-lr", {}, r"needs the chapter's results: check\('ch05-best-relu-lr', answer, sweep=sweep\)"),
+    ("ch06-largest-gain", {}, r"check\('ch06-largest-gain', answer, result=result\)"),
+    ("ch05-best-relu-lr", {"sweeps": SWEEP},  # a misspelt name
+     r"check\('ch05-best-relu-lr', answer, sweep=sweep\), with the sweep .*; got sweeps=SimpleNamespace\."),
+    ("ch02-same-padding", {"sweep": SWEEP},
+     r"takes no results: check\('ch02-same-padding', answer\); got sweep=SimpleNamespace\."),
+])
+def test_missing_or_unknown_results_say_what_to_pass(name, results, message):
+    with pytest.raises(TypeError, match=message):
+        check(name, CASES[name][0], **results)

@@ -1,5 +1,7 @@
 """Every model's parameter counts and output shapes, and the pieces of the faithful LeNet-5."""
 
+import copy
+import io
 import math
 
 import pytest
@@ -235,6 +237,63 @@ def test_make_lenet_channels_kernel_size_and_width():
 def test_make_lenet_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_lenet(**kwargs)
+
+
+@pytest.mark.parametrize("make, right, wrong, advice", [
+    # what arrives, and the advice the message must give
+    (lenet_d2l, (2, 1, 28, 28), (2, 1, 32, 32), r"Resize them to 28x28 \(load_data\(\.\.\., resize=28\)\)"),
+    # 30x30 used to pass silently: 30 -> 15 -> 11 -> 5, the second pooling floors
+    (lenet_d2l, (2, 1, 28, 28), (2, 1, 30, 30),
+     r"resize=28\)\) or build a net for them \(make_lenet\(image_size=30"),
+    (small_cnn, (2, 1, 28, 28), (2, 1, 24, 24),
+     r"Pad them by 2 pixels on each side \(load_data\(\.\.\., pad=2\)\)"),
+    (small_cnn, (2, 1, 28, 28), (2, 28, 28), r"x\.unsqueeze\(1\) adds the channel axis"),
+    (small_cnn, (2, 1, 28, 28), (28, 28), r"one image: x\.reshape\(1, 1, 28, 28\)"),
+    (mlp, (2, 1, 28, 28), (2, 1, 32, 32), "resize=28"),
+    (mlp, (2, 784), (2, 1024), r"or N x 784 flattened\), got \(2, 1024\)\. Reshape or resize"),
+    (lambda: make_lenet(in_channels=3, image_size=32), (2, 3, 32, 32), (2, 1, 32, 32),
+     r"These have 1 channel\(s\), the first layer reads 3"),
+    (lambda: make_lenet(in_channels=3, image_size=32), (2, 3, 32, 32), (3, 32, 32),
+     r"one image: x\.reshape\(1, 3, 32, 32\)"),
+])
+def test_wrong_input_shape_says_what_arrived_what_fits_and_what_to_do(make, right, wrong, advice):
+    net = make()
+    with pytest.raises(ShapeError, match=advice) as refused:
+        net(torch.zeros(wrong))
+    message = str(refused.value)
+    assert f"got {wrong}" in message and "expects a batch of" in message
+    assert "mat1 and mat2" not in message
+    assert net(torch.zeros(right)).shape == (right[0], 10)
+
+
+def test_input_check_names_the_net_and_its_settings():
+    with pytest.raises(ShapeError, match=r"^lenet_d2l\(\) expects a batch of 1x28x28 images \(N x 1 x 28 x 28\)"):
+        lenet_d2l()(torch.zeros(1, 3, 28, 28))
+    with pytest.raises(ShapeError, match=r"^make_lenet\(in_channels=1, image_size=32\) expects .* 1x32x32"):
+        make_lenet(image_size=32)(torch.zeros(1, 1, 28, 28))
+    with pytest.raises(ShapeError, match=r"^mlp\(\) expects .*N x 784 flattened"):
+        mlp()(torch.zeros(1, 1, 20, 20))
+    with pytest.raises(TypeError, match=r"a torch\.Tensor.*got list.*torch\.as_tensor"):
+        small_cnn()([[0.0] * 28] * 28)
+
+
+@pytest.mark.parametrize("make", [lenet_d2l, small_cnn, mlp, make_lenet, lenet_modern])
+def test_input_check_survives_copies_pickling_and_state_dict(make):
+    net = make()
+    assert type(net) is nn.Sequential  # the check is a hook, not a layer or a subclass
+    twin = copy.deepcopy(net)
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    unpickled = torch.load(buffer, weights_only=False)
+    fresh = make()
+    fresh.load_state_dict(net.state_dict())
+    x = torch.rand(2, 1, 28, 28)
+    net.eval(), twin.eval(), unpickled.eval(), fresh.eval()
+    for other in (twin, unpickled, fresh):
+        torch.testing.assert_close(other(x), net(x))
+        with pytest.raises(ShapeError, match="expects a batch of 1x28x28"):
+            other(torch.zeros(2, 1, 32, 32))
 
 
 def test_mlp_layers():
