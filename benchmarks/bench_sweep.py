@@ -1,45 +1,37 @@
-"""A grid of LeNets trained one after another versus all at once (``vmap``), both in one run.
+"""Chapter 5's learning-rate sweep, timed: a grid of LeNets trained one after another by ``run_sweep``.
 
-The grid: ``--models`` copies of d2l's LeNet (with ReLU by default, so that a single epoch already
-separates good learning rates from bad ones and the accuracy check below means something), the same
-initial weights, one learning rate each (log-spaced from 0.01 to 3, so the largest ones diverge),
-the same batches in the same order, Fashion-MNIST. Sequential
-is ``train_many(..., parallel=False)``: ``lenet_utils.train_ch6`` once per model (with its CUDA
-graph on a GPU). All at once is ``train_many(..., parallel=True)``: the models' parameters stacked
-inside each step, one vmap-ed forward/backward per batch, one ``torch.optim`` step with a param
-group per model (also captured as a CUDA graph on a GPU). Both follow the engine's divergence rule.
-Both are timed end to end (training and the test evaluation after each epoch) after a short warm-up
-of each path, and their final test accuracies and statuses are compared model by model. Usage::
+The grid: ``--models`` LeNets (with ReLU by default, so that a single epoch already separates good
+learning rates from bad ones), one learning rate each (log-spaced from 0.01 to 3, so the largest
+ones diverge), all from the same seed (the same initial weights and the same batches in the same
+order), on Fashion-MNIST. Each run is ``lenet_utils.train_ch6`` (with its CUDA graph on a GPU).
+The sweep is timed end to end (training and the test evaluation after each epoch) after a short
+warm-up run that takes the first-call costs (cuDNN set-up, graph capture) out of the timing; the
+table shows each run's result. Usage::
 
     LENET_DATA_DIR=/path/to/datasets python benchmarks/bench_sweep.py   # GPU: 32 models, full set
     python benchmarks/bench_sweep.py --device cpu                         # CPU: 8 models, 2,000 images
 
-Target: at least 10x more examples/sec (summed over models) all at once than one after another
-for 32 models on an H100. On a shared machine, compare the load averages printed beside each phase.
+On a shared machine, compare the load averages printed before and after the sweep.
 """
 
 import argparse
 import os
+import time
 
 import torch
 
 from lenet_utils import data
 from lenet_utils.device import check_device, describe, hardware_summary
-from lenet_utils.models import make_lenet
-from lenet_utils.many import train_many
+from lenet_utils.sweep import make_grid, run_sweep
 
 
 def load() -> str:
     return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def nets_and_lrs(n, seed, activation):
-    lrs = torch.logspace(-2, 0.5, n).tolist() if n > 1 else [0.1]
-    nets = []
-    for _ in lrs:
-        torch.manual_seed(seed)
-        nets.append(make_lenet(activation))
-    return nets, lrs
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main():
@@ -70,42 +62,26 @@ def main():
           f"{args.batch_size}, {train_iter.num_examples:,} training / {test_iter.num_examples:,} "
           f"test images\n")
 
+    lrs = torch.logspace(-2, 0.5, models).tolist() if models > 1 else [0.1]
+    grid = make_grid(lr=lrs, activation=args.activation, num_epochs=args.epochs,
+                     batch_size=args.batch_size, seed=args.seed)
     warm = data.TensorLoader(train_iter.X[:4 * args.batch_size], train_iter.y[:4 * args.batch_size],
                              args.batch_size, device=device, seed=args.seed)
-    for parallel in (False, True):  # first-call costs (cuDNN set-up, graph capture) out of the timing
-        train_many(*nets_and_lrs(2, args.seed, args.activation), warm, test_iter, 1, device,
-                   parallel=parallel)
+    run_sweep(warm, test_iter, grid[:1], verbose=False)
 
-    results = {}
-    for name, parallel in (("one after another", False), ("all at once", True)):
-        print(f"{name} ... ({load()})", flush=True)
-        nets, lrs = nets_and_lrs(models, args.seed, args.activation)
-        runs = train_many(nets, lrs, train_iter, test_iter, args.epochs, device,
-                          seed=args.seed, parallel=parallel)
-        results[name] = runs
-        note = f" ({runs.reason})" if runs.reason else ""
-        print(f"  done: {runs.trainer}{note} ({load()})", flush=True)
-
-    print(f"\n{'trainer':<18} {'wall s':>8} {'examples/s (sum)':>17} {'best test acc':>14} "
-          f"{'diverged':>9}")
-    for name, r in results.items():
-        accs = [h.final_test_acc for h in r.histories if h.num_epochs]
-        diverged = sum(h.status == "diverged" for h in r.histories)
-        best = max(accs, default=float("nan"))
-        print(f"{name:<18} {r.seconds:8.1f} {r.examples_per_sec:17,.0f} {best:14.3f} {diverged:9d}")
-    seq, par = results["one after another"], results["all at once"]
-    pairs = [(a.final_test_acc, b.final_test_acc) for a, b in zip(seq.histories, par.histories)
-             if a.num_epochs and b.num_epochs]
-    gap = max((abs(a - b) for a, b in pairs), default=float("nan"))
-    differ = [(a.label, a.status, b.status) for a, b in zip(seq.histories, par.histories)
-              if a.status != b.status]
-    print(f"\nSpeed-up all at once over one after another, {models} models on {describe(device)}: "
-          f"{par.examples_per_sec / seq.examples_per_sec:.1f}x (examples/sec summed over models).")
-    print(f"Largest per-model difference in final test accuracy: {gap:.4f}; models that ended "
-          f"differently (completed/diverged): {len(differ)}.")
-    for label, a, b in differ:
-        print(f"  {label}: {a} one after another, {b} all at once (a learning rate at the edge of "
-              f"divergence: rounding decides)")
+    print(f"sweep ... ({load()})", flush=True)
+    sync(device)
+    start = time.perf_counter()
+    result = run_sweep(train_iter, test_iter, grid, verbose=False)
+    sync(device)
+    seconds = time.perf_counter() - start
+    print(f"  done ({load()})\n")
+    print(result)
+    examples = sum(h.points[-1].examples for h in result.histories if h.points)
+    diverged = sum(row["status"] == "diverged" for row in result.rows)
+    print(f"\n{models} models one after another on {describe(device)}: {seconds:.1f} s, "
+          f"{examples / seconds:,.0f} examples/sec summed over models (training and evaluation); "
+          f"{diverged} diverged; best test acc {result.best()['test_acc']:.3f}.")
 
 
 if __name__ == "__main__":

@@ -34,14 +34,18 @@ def learning_rate(value: object, name: str = "lr") -> float:
     return float(value)
 
 
-def choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    """``value`` as one of ``choices`` (case-insensitive), lower-cased."""
+def choice(name: str, value: object, choices: tuple[str, ...], otherwise: str = "") -> str:
+    """``value`` as one of ``choices`` (case-insensitive), lower-cased; ``otherwise`` tells what else
+    the caller takes (e.g. 'or pass a factory')."""
     key = value.lower() if isinstance(value, str) else None
     if key not in choices:
-        raise ValueError(f"{name}={value!r} is not valid: choose one of {', '.join(choices)}.")
+        also = f", {otherwise}" if otherwise else ""
+        raise ValueError(f"{name}={value!r} is not valid: choose one of {', '.join(choices)}{also}.")
     return key
 
 
-def optimizer_name(value: object) -> str:
-    """One of :data:`OPTIMIZERS`, lower-cased."""
-    return choice("optimizer", value, OPTIMIZERS)
+def optimizer_name(value: object, factory_allowed: bool = False) -> str:
+    """One of :data:`OPTIMIZERS`, lower-cased; with ``factory_allowed`` the message also offers a
+    factory (what ``train_ch6`` and ``make_optimizer`` take besides a name)."""
+    factory = "or pass a factory called as factory(params, lr=lr), such as torch.optim.AdamW"
+    return choice("optimizer", value, OPTIMIZERS, factory if factory_allowed else "")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 __all__ = ["Point", "History", "STATUSES"]
 
 #: How a run can end ('running' while it trains).
-STATUSES = ("running", "completed", "diverged", "interrupted", "stopped")
+STATUSES = ("running", "completed", "diverged", "interrupted", "stopped", "failed")
 
 
 @dataclass
@@ -30,8 +30,9 @@ class History:
     """What one ``train_ch6`` run measured, one entry per completed epoch, plus its checkpoints.
 
     ``status`` says how it ended: 'completed', 'diverged' (the loss became NaN/inf or exploded),
-    'interrupted' (Ctrl-C / interrupt kernel) or 'stopped' (a stop hook or callback asked);
-    ``message`` explains. A run that ended inside its first epoch has no epochs but may have points.
+    'interrupted' (Ctrl-C / interrupt kernel), 'stopped' (a stop hook or callback asked) or
+    'failed' (an error ended it: ``train_ch6`` raises it again with this History as
+    ``err.history``); ``message`` explains. A run that ended inside its first epoch has no epochs but may have points.
     """
 
     label: str = ""

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .augment import AugmentedLoader
+from .checks import learning_rate, optimizer_name
 from .data import TensorLoader
 from .device import check_device, hardware_summary
 from .history import History
@@ -60,13 +61,11 @@ class Rung:
     def training_optimizer(self) -> "str | Callable":
         """What ``train_ch6`` gets as ``optimizer``: the name, or with weight decay a factory
         (AdamW for 'adam', SGD's own weight decay for 'sgd')."""
+        name = optimizer_name(self.optimizer)
         if not self.weight_decay:
-            return self.optimizer
-        factories = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}
-        if self.optimizer not in factories:
-            raise ValueError(f"weight decay needs optimizer 'adam' or 'sgd', got {self.optimizer!r}; "
-                             f"set weight_decay=0 to train with it as it is.")
-        return functools.partial(factories[self.optimizer], weight_decay=self.weight_decay)
+            return name
+        factory = {"adam": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
+        return functools.partial(factory, weight_decay=self.weight_decay)
 
     def build(self, image_size: int = 28, in_channels: int = 1) -> nn.Module:
         """A fresh LeNet for this rung (``make_lenet``)."""
@@ -78,9 +77,10 @@ def ladder(classic_activation: str = "tanh", optimizer: str = "adam", lr: float 
            weight_decay: float = 0.2, max_degrees: float = 10.0, max_shift: float = 2.0) -> list[Rung]:
     """The rungs from classic to modern; each is the previous one with exactly one change. All
     train with ``optimizer`` at ``lr`` and ``weight_decay`` (the sources train both nets with Adam)."""
-    optimizer_name = {"sgd": "SGD", "adam": "AdamW" if weight_decay else "Adam"}.get(optimizer, optimizer)
+    optimizer, lr = optimizer_name(optimizer), learning_rate(lr)
+    title = {"sgd": "SGD", "adam": "AdamW" if weight_decay else "Adam"}[optimizer]
     decay = f", weight decay {weight_decay:g}" if weight_decay else ""
-    trained = f"{optimizer_name}, lr {lr:g}{decay}"
+    trained = f"{title}, lr {lr:g}{decay}"
     classic = Rung("classic", f"{classic_activation}, average pooling ({trained})",
                    activation=classic_activation, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                    max_degrees=max_degrees, max_shift=max_shift)

@@ -17,13 +17,13 @@ import csv
 import itertools
 import json
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .checks import choice, learning_rate, optimizer_name, whole_number
 from .data import TensorLoader
 from .history import History
 from .models import ACTIVATIONS, POOLS, make_lenet
@@ -47,30 +47,18 @@ _TYPES = {"run": int, "lr": float, "batch_size": int, "num_epochs": int, "activa
 #: The table's columns, in order: run number, settings, metrics.
 COLUMNS = tuple(_TYPES)
 
-OPTIMIZERS = ("sgd", "adam")
 NO_HISTORIES = "This table has no histories (it was loaded from CSV): run the sweep again."
-
-def _whole(name: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}={value!r} is not valid: it must be a whole number >= {low}.")
-    return int(value)
 
 
 def _check_value(axis: str, value: object) -> "float | int | str":
     """``value`` checked (and normalised) as a setting of ``axis``."""
     if axis == "lr":
-        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-                or value <= 0):
-            raise ValueError(f"lr={value!r} is not valid: a learning rate is a positive number "
-                             f"such as 0.1.")
-        return float(value)
+        return learning_rate(value)
     if axis in ("batch_size", "num_epochs", "seed"):
-        return _whole(axis, value, low=0 if axis == "seed" else 1)
-    choices = {"activation": ACTIVATIONS, "pool": POOLS, "optimizer": OPTIMIZERS}[axis]
-    key = str(value).lower()
-    if key not in choices:
-        raise ValueError(f"{axis}={value!r} is not valid: choose one of {', '.join(choices)}.")
-    return key
+        return whole_number(axis, value, low=0 if axis == "seed" else 1)
+    if axis == "optimizer":
+        return optimizer_name(value)
+    return choice(axis, value, tuple({"activation": ACTIVATIONS, "pool": POOLS}[axis]))
 
 
 def make_grid(**axes: object) -> list[dict]:

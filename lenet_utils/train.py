@@ -1,37 +1,70 @@
 """The course's one training engine: ``train_ch6(net, train_iter, test_iter, num_epochs, lr, device)``
-with d2l's signature and report, fast (see :mod:`lenet_utils.fast` for why), and safe: a run that
-diverges, is interrupted or is stopped by a hook ends with its model and history kept.
+with d2l's signature and report, fast, and safe: a run that diverges, fails, is interrupted or is
+stopped by a hook ends with its model and history kept.
 
-Everything that trains in the package calls it (the sweep, the ladder, the many-models trainer
-shares its rules: :func:`diverged`, :func:`make_optimizer`, :class:`~lenet_utils.history.History`).
-Chapter 4 writes d2l's textbook loop out in full (:mod:`lenet_utils.textbook`) and compares.
+What makes it fast, one idea per function (chapter 4 measures each):
+
+* the data already lives on the device (a :class:`~lenet_utils.data.TensorLoader`): no DataLoader
+  workers, no PIL image per example; :func:`device_batches` only moves what is not there yet;
+* the metrics stay on the device: :func:`correct_count` returns a tensor, summed on the device,
+  and the host reads the sums only at a few checkpoints per epoch (no host sync per batch);
+* on the CPU, convolutions run in the channels-last layout (:func:`channels_last`), which oneDNN
+  handles faster;
+* on a CUDA GPU the whole training step is captured once as a CUDA graph and replayed for every
+  batch (:class:`CudaGraphStep`), so a small net is not held back by launching kernels one by one.
+
+Everything that trains in the package calls it (the sweep, the ladder, the paper's LeNet-5, the
+panel) or shares its rules: :func:`diverged` and :func:`divergence_message`, :func:`make_optimizer`,
+:class:`~lenet_utils.history.History`. Chapter 4 writes d2l's textbook loop out in full
+(:mod:`lenet_utils.textbook`) and compares.
 """
 
 import math
-import numbers
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from .checks import learning_rate, optimizer_name, whole_number
 from .device import check_device, describe, evaluating
-from .fast import CudaGraphStep, channels_last, correct_count, device_batches
 from .history import History, Point
 from .plot import Animator
 
-__all__ = ["EXPLODED_LOSS_FACTOR", "diverged", "make_optimizer", "init_weights", "evaluate",
-           "predict", "train_ch6"]
+__all__ = ["EXPLODED_LOSS_FACTOR", "diverged", "divergence_message", "make_optimizer", "init_weights",
+           "evaluate", "predict", "train_ch6", "check_first_batch", "checkpoint_batches",
+           "device_batches", "correct_count", "channels_last", "CudaGraphStep"]
 
 #: A run has blown up when its mean loss exceeds this many times the loss of a uniform guess
 #: (ln of the number of classes, 2.3 for 10): it is then stopped like one whose loss is NaN/inf.
 EXPLODED_LOSS_FACTOR = 100
 
 
+def _exploded_loss(num_classes: int) -> float:
+    return EXPLODED_LOSS_FACTOR * math.log(max(num_classes, 2))
+
+
 def diverged(mean_loss: float, num_classes: int) -> bool:
     """The one rule for "this run diverged": the mean training loss is NaN/inf, or above
     ``EXPLODED_LOSS_FACTOR`` times the loss of a uniform guess over ``num_classes`` classes."""
-    return not math.isfinite(mean_loss) or mean_loss > EXPLODED_LOSS_FACTOR * math.log(max(num_classes, 2))
+    return not math.isfinite(mean_loss) or mean_loss > _exploded_loss(num_classes)
+
+
+def divergence_message(mean_loss: float, num_classes: int, lr: float, when: str) -> str:
+    """The one report of a run that :func:`diverged`, worded after the rule that fired (the loss
+    became NaN/inf, or exploded to a finite value above the limit); ``when`` says where in the run.
+
+        >>> divergence_message(float("inf"), 10, 3.0, "in epoch 1")[:48]
+        'Stopped: the training loss became inf in epoch 1'
+    """
+    if math.isfinite(mean_loss):
+        what = (f"exploded to {mean_loss:.4g} {when}, more than {EXPLODED_LOSS_FACTOR} times the loss "
+                f"of a uniform guess ({_exploded_loss(num_classes):.3g})")
+    else:
+        what = f"became {mean_loss} {when}"
+    return (f"Stopped: the training loss {what}: the run diverged. The learning rate lr={lr:g} is too "
+            f"large for this model and optimizer: try a smaller one (e.g. lr=0.1 to 0.9 for SGD on "
+            f"LeNet, 1e-3 for Adam). The weights are now unusable; train again with init=True.")
 
 
 def make_optimizer(optimizer: "str | Callable", params: Iterable, lr: float,
@@ -39,22 +72,103 @@ def make_optimizer(optimizer: "str | Callable", params: Iterable, lr: float,
     """'sgd' (d2l), 'adam', or a factory called as ``factory(params, lr=lr)`` (e.g.
     ``functools.partial(torch.optim.SGD, momentum=0.9)``). ``params`` may be parameters or
     param-group dicts, each with its own 'lr'. ``capturable`` lets Adam run inside a CUDA graph."""
-    if isinstance(optimizer, str):
-        key = optimizer.lower()
-        if key == "sgd":
-            return torch.optim.SGD(params, lr=lr)
-        if key == "adam":
-            return torch.optim.Adam(params, lr=lr, capturable=capturable)
-    elif callable(optimizer):
+    if callable(optimizer):
         return optimizer(params, lr=lr)
-    raise ValueError(f"optimizer must be 'sgd', 'adam' or a factory such as torch.optim.AdamW "
-                     f"(called as factory(params, lr=lr)), got {optimizer!r}.")
+    if optimizer_name(optimizer, factory_allowed=True) == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, capturable=capturable)
 
 
 def init_weights(module: nn.Module) -> None:
     """d2l's initialisation: Xavier-uniform weights for every linear and convolution layer."""
     if isinstance(module, (nn.Linear, nn.Conv2d)):
         nn.init.xavier_uniform_(module.weight)
+
+
+def device_batches(data_iter: Iterable, device: torch.device,
+                   channels_last_layout: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(X, y)`` on ``device`` (a no-op for a TensorLoader already there), images in the
+    channels-last layout when asked."""
+    for X, y in data_iter:
+        X = X.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        if channels_last_layout and X.dim() == 4:
+            X = X.contiguous(memory_format=torch.channels_last)
+        yield X, y
+
+
+def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of correct predictions as a 0-dim float tensor on ``y``'s device: summing it over
+    batches needs no host synchronisation (d2l's ``accuracy`` returns a Python float instead)."""
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    if y_hat.shape != y.shape:
+        raise ValueError(f"Predictions of shape {tuple(y_hat.shape)} do not match labels of shape "
+                         f"{tuple(y.shape)}.")
+    return (y_hat.to(y.dtype) == y).sum().float()
+
+
+def channels_last(net: nn.Module, on: bool) -> nn.Module:
+    """Store ``net``'s 4-D weights channels-last (``on=True``) or in the default layout."""
+    return net.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+
+
+class CudaGraphStep:
+    """The training step captured once as a CUDA graph and replayed for each full-size batch.
+
+    PyTorch's recipe (docs: "CUDA Graphs", whole-network capture): a few eager iterations on a
+    side stream first (here: real steps on the first batches), then capture into static input
+    tensors. A batch of another shape (the last, smaller one of an epoch) runs eagerly. If capture
+    fails (a model that talks to the host inside ``forward``, say), training goes on eagerly with
+    a note.
+    """
+
+    warmup_steps = 3
+
+    def __init__(self, step: Callable[[torch.Tensor, torch.Tensor], None], verbose: bool = True):
+        self.step, self.verbose = step, verbose
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_X: torch.Tensor | None = None
+        self.static_y: torch.Tensor | None = None
+        self.warmups_left = self.warmup_steps
+        self.failed = False
+        self.stream = torch.cuda.Stream()
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        same_shape = (self.static_X is not None and X.shape == self.static_X.shape
+                      and y.shape == self.static_y.shape)
+        if self.graph is not None and same_shape:
+            self.static_X.copy_(X)
+            self.static_y.copy_(y)
+            self.graph.replay()
+        elif self.graph is None and not self.failed and (self.static_X is None or same_shape):
+            if self.static_X is None:
+                self.static_X, self.static_y = X.clone(), y.clone()
+            else:
+                self.static_X.copy_(X)
+                self.static_y.copy_(y)
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                self.step(self.static_X, self.static_y)
+            torch.cuda.current_stream().wait_stream(self.stream)
+            self.warmups_left -= 1
+            if self.warmups_left == 0:
+                self._capture()
+        else:
+            self.step(X, y)
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                self.step(self.static_X, self.static_y)  # recorded, not run
+        except RuntimeError as err:
+            self.failed = True
+            if self.verbose:
+                print(f"Note: could not capture the training step as a CUDA graph ({err}); "
+                      f"training continues without it.")
+            return
+        self.graph = graph
 
 
 def _model_device(net: nn.Module) -> torch.device:
@@ -90,15 +204,17 @@ def predict(net: nn.Module, data_iter: Iterable, device: "str | torch.device | N
     return torch.cat(Xs), torch.cat(ys), torch.cat(preds)
 
 
-def _check_args(net, train_iter, test_iter, num_epochs, lr, points_per_epoch) -> None:
+def _check_args(net, train_iter, test_iter, num_epochs, lr, optimizer, scheduler, points_per_epoch) -> None:
     if not isinstance(net, nn.Module) or next(iter(net.parameters()), None) is None:
         raise ValueError("net must be a torch nn.Module with parameters to train.")
-    for name, value in (("num_epochs", num_epochs), ("points_per_epoch", points_per_epoch)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number (e.g. 0.9 for SGD as in d2l, 1e-3 for "
-                         f"Adam), got {lr!r}.")
+    whole_number("num_epochs", num_epochs)
+    whole_number("points_per_epoch", points_per_epoch)
+    learning_rate(lr)
+    if not callable(optimizer):
+        optimizer_name(optimizer, factory_allowed=True)
+    if not (scheduler is None or scheduler == "cosine" or callable(scheduler)):
+        raise ValueError(f"scheduler={scheduler!r} is not valid: pass None, 'cosine' or a function "
+                         f"epoch -> lr.")
     for name, it in (("train_iter", train_iter), ("test_iter", test_iter)):
         try:
             n = len(it)
@@ -110,6 +226,39 @@ def _check_args(net, train_iter, test_iter, num_epochs, lr, points_per_epoch) ->
                              f"and batch size (drop_last drops a set smaller than one batch).")
 
 
+def check_first_batch(y_hat: torch.Tensor, y: torch.Tensor) -> int:
+    """The number of classes K, read from the net's output ``y_hat`` for the labels ``y`` of the
+    first batch; a ValueError that says what to change unless ``y_hat`` is N x K scores (K >= 2)
+    and ``y`` holds N integer class indices in [0, K)."""
+    n = y.shape[0] if y.dim() else 1
+    if not torch.is_tensor(y_hat):
+        raise ValueError(f"The net returned a {type(y_hat).__name__}, not a tensor: train_ch6 needs "
+                         f"a tensor of class scores, N x K (one row per example, one column per class).")
+    if y_hat.dim() != 2 or y_hat.shape[0] != n:
+        raise ValueError(f"The net gives output shape {tuple(y_hat.shape)} for a batch of {n} examples: "
+                         f"train_ch6 needs class scores N x K, one row per example and one column per "
+                         f"class. Flatten before the last layer and make it nn.Linear(..., K).")
+    k = y_hat.shape[1]
+    if k < 2:
+        raise ValueError(f"The net gives output shape {tuple(y_hat.shape)}: one score per example, "
+                         f"but a classifier needs at least 2 (one per class). Make its last layer "
+                         f"nn.Linear(..., K) with K the number of classes.")
+    if y.dim() != 1:
+        raise ValueError(f"The labels of shape {tuple(y.shape)} do not fit {n} outputs: train_ch6 "
+                         f"needs one class index per example, a 1-D tensor; flatten them with y.view(-1).")
+    if y.dtype not in (torch.long, torch.uint8):
+        raise ValueError(f"The labels are {y.dtype}: train_ch6 needs integer class indices 0 to K-1 as "
+                         f"torch.long; convert them with y.long() (one-hot labels: y.argmax(dim=1)).")
+    low, high = int(y.min()), int(y.max())
+    if low < 0:
+        raise ValueError(f"The labels must be class indices 0 to {k - 1}, got {low}: shift or "
+                         f"re-map them so that the first class is 0.")
+    if high >= k:
+        raise ValueError(f"The labels go up to {high} but the net has {k} outputs: it needs one per "
+                         f"class, at least {high + 1}; make its last layer nn.Linear(..., {high + 1}).")
+    return k
+
+
 def _lr_setter(scheduler, optimizer, lr, num_epochs, num_batches):
     """``set_lr(epoch, batch)`` for the schedule, or None for a constant lr."""
     if scheduler is None:
@@ -119,11 +268,9 @@ def _lr_setter(scheduler, optimizer, lr, num_epochs, num_batches):
 
         def lr_at(epoch, batch):  # from lr down to 0, updated every batch
             return 0.5 * lr * (1 + math.cos(math.pi * (epoch * num_batches + batch) / total))
-    elif callable(scheduler):
-        def lr_at(epoch, batch):  # d2l's convention: scheduler(epoch) -> lr, once per epoch
-            return scheduler(epoch) if batch == 0 else None
     else:
-        raise ValueError(f"scheduler must be None, 'cosine' or a function epoch -> lr, got {scheduler!r}.")
+        def lr_at(epoch, batch):  # d2l's convention: scheduler(epoch) -> lr, once per epoch
+            return learning_rate(scheduler(epoch), f"scheduler({epoch})") if batch == 0 else None
 
     def set_lr(epoch, batch):
         new = lr_at(epoch, batch)
@@ -172,11 +319,15 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``animate`` draws live curves; ``init`` applies d2l's Xavier initialisation first; ``label``
     names the run; ``cuda_graph=False`` turns off CUDA-graph capture on a GPU.
 
-    A run whose mean loss breaks :func:`diverged` at a checkpoint stops with a message; Ctrl-C /
-    "interrupt kernel" keeps the model and the completed epochs. On the CPU the net trains in the
-    channels-last layout and is handed back in the default one; it is left in eval mode.
+    The first batch is checked (:func:`check_first_batch`: N x K outputs, integer labels in
+    [0, K)), and so is each scheduled learning rate. A run whose mean loss breaks :func:`diverged`
+    at a checkpoint stops with a message; Ctrl-C / "interrupt kernel" keeps the model and the
+    completed epochs. Any other error (in a hook, the model, the data ...) ends the run with status
+    'failed' and is raised again with the History attached as ``err.history``. On the CPU the net
+    trains in the channels-last layout and is handed back in the default one; it is left in eval
+    mode.
     """
-    _check_args(net, train_iter, test_iter, num_epochs, lr, points_per_epoch)
+    _check_args(net, train_iter, test_iter, num_epochs, lr, optimizer, scheduler, points_per_epoch)
     device = check_device(device if device is not None else getattr(train_iter, "device", None))
     opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "custom")
     history = History(label=label or f"{opt_name}, lr {lr:g}", device=describe(device))
@@ -196,7 +347,8 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     def step(X, y):
         nonlocal num_classes
         y_hat = net(X)
-        num_classes = num_classes or (y_hat.shape[1] if y_hat.dim() == 2 else 0)
+        if not num_classes:  # the first batch, never inside a CUDA graph (its first steps run eagerly)
+            num_classes = check_first_batch(y_hat, y)
         loss = loss_fn(y_hat, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,6 +365,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     checkpoints = checkpoint_batches(num_batches, points_per_epoch)
     train_time, examples = 0.0, 0
     epoch, batch = 0, -1
+    failure = None
     try:
         for epoch in range(num_epochs):
             net.train()
@@ -263,19 +416,23 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                            f"{history.num_epochs} completed epoch(s).")
     except _Diverged as err:
         history.status = "diverged"
-        how = "became" if not math.isfinite(err.args[0]) else "exploded to"
-        history.message = (
-            f"Stopped: the training loss {how} {err.args[0]:.4g} in epoch {epoch + 1} (by batch "
-            f"{batch + 1}/{num_batches}): the run diverged. The learning rate lr={lr:g} is too large "
-            f"for this model and optimizer: try a smaller one (e.g. lr=0.1 to 0.9 for SGD on "
-            f"LeNet, 1e-3 for Adam). The weights are now unusable; train again with init=True. "
-            f"Kept the history of the {history.num_epochs} completed epoch(s).")
+        history.message = (divergence_message(err.args[0], num_classes, lr,
+                                              f"in epoch {epoch + 1} (by batch {batch + 1}/{num_batches})")
+                           + f" Kept the history of the {history.num_epochs} completed epoch(s).")
     except KeyboardInterrupt:
         history.status = "interrupted"
         history.message = (
             f"Interrupted in epoch {epoch + 1} (batch {batch + 1}/{num_batches}). Kept the model "
             f"with its current weights and the history of the {history.num_epochs} completed "
             f"epoch(s).")
+    except Exception as err:  # noqa: BLE001 - raised again below, with the history attached
+        history.status = "failed"
+        where = f"in epoch {epoch + 1} (batch {batch + 1}/{num_batches})"
+        kept = (f"Kept the model with its current weights and the history of the "
+                f"{history.num_epochs} completed epoch(s), attached to the error as err.history.")
+        history.message = f"Failed {where} with {type(err).__name__}: {str(err).rstrip('.')}. {kept}"
+        err.add_note(f"train_ch6 failed {where}. {kept}")
+        failure = err
     finally:
         channels_last(net, False)
         net.eval()
@@ -284,6 +441,9 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
         if history.num_epochs:
             done += f", test acc {history.final_test_acc:.3f}"
         animator.finish(status=f"{history.status}: {done}")
+    if failure is not None:
+        failure.history = history
+        raise failure
     if verbose:
         if history.message:
             print(history.message)

@@ -8,7 +8,8 @@ Steps, each a subprocess with its output captured and timed:
 * ``quick-NN``: every chapter under nbval in quick mode (``LENET_QUICK=1``);
 * ``full-04`` ... ``full-06``: chapters 4-6 executed in full mode with nbclient, the executed
   notebooks written next to the report (``<report>/notebooks/``);
-* ``bench-train``, ``bench-sweep``: both benchmarks on ``cuda``, their output kept verbatim.
+* ``bench-train`` (d2l's loop against ``train_ch6``) and ``bench-sweep`` (chapter 5's learning-rate
+  sweep, timed): both benchmarks on ``cuda``, their output kept verbatim.
 
 ``--steps unit quick`` runs the steps whose names start with those words, so a machine that allows
 only a few minutes per command can run the groups one at a time: the results are kept in

@@ -69,6 +69,16 @@ def test_the_steps_cover_the_course():
     assert by_name["bench-train"].verbatim and "cuda" in by_name["bench-sweep"].command
 
 
+def test_the_benchmark_steps_run_scripts_that_import_and_parse_their_arguments():
+    for step in gpu_check.all_steps(Path("/tmp/nb"), 100, 3):
+        if step.name.startswith("bench"):
+            script = ROOT / step.command[1]
+            proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                                  timeout=120, cwd=ROOT)
+            assert proc.returncode == 0, proc.stderr  # e.g. an import of a module that is gone
+            assert "--device" in proc.stdout
+
+
 def test_select_steps_by_prefix_and_refuse_unknown_words():
     steps = [step("unit"), step("quick-00"), step("quick-01"), step("full-04"), step("bench-train")]
     assert [s.name for s in gpu_check.select_steps(steps, ["quick", "bench"])] == ["quick-00", "quick-01",

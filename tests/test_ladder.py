@@ -43,10 +43,13 @@ def test_weight_decay_shrinks_each_weight_by_lr_times_decay(optimizer, kind):
     assert ladder(optimizer=optimizer, weight_decay=0)[0].training_optimizer() == optimizer
 
 
-def test_weight_decay_with_an_optimizer_it_cannot_decay_says_what_to_do():
-    rung = ladder(optimizer="rmsprop", weight_decay=0.1)[0]
-    with pytest.raises(ValueError, match="weight_decay=0"):
-        rung.training_optimizer()
+def test_an_optimizer_train_ch6_cannot_name_is_refused_at_once():
+    # It used to be accepted, with the advice to set weight_decay=0, which train_ch6 then refused.
+    for weight_decay in (0.1, 0):
+        with pytest.raises(ValueError, match="optimizer='rmsprop' is not valid: choose one of sgd, adam"):
+            ladder(optimizer="rmsprop", weight_decay=weight_decay)
+    with pytest.raises(ValueError, match="choose one of sgd, adam"):
+        Rung("odd", "RMSprop", optimizer="rmsprop").training_optimizer()
 
 
 def test_each_rung_changes_exactly_one_thing():

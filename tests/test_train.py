@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lenet_utils import data, train
-from lenet_utils.fast import CudaGraphStep, correct_count
+from lenet_utils.train import CudaGraphStep, correct_count
 from lenet_utils.models import make_lenet
 from lenet_utils.train import train_ch6
 
@@ -92,7 +92,7 @@ def test_make_optimizer_takes_param_groups_with_their_own_rates():
                                           {"params": b.parameters(), "lr": 0.2}], lr=0.5)
         assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
     assert isinstance(train.make_optimizer("adam", a.parameters(), 1e-3), torch.optim.Adam)
-    with pytest.raises(ValueError, match="'sgd', 'adam' or a factory"):
+    with pytest.raises(ValueError, match="choose one of sgd, adam, or pass a factory"):
         train.make_optimizer("rmsprop", a.parameters(), 0.1)
 
 
@@ -102,14 +102,14 @@ def test_make_optimizer_takes_param_groups_with_their_own_rates():
 @pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1", True])
 def test_bad_learning_rates_are_rejected(lr):
     train_iter, test_iter = loaders()
-    with pytest.raises(ValueError, match="lr must be a positive number"):
+    with pytest.raises(ValueError, match=r"lr=.* is not valid: a learning rate is a positive number"):
         train_ch6(small_net(), train_iter, test_iter, 1, lr, **QUIET)
 
 
 @pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
 def test_bad_epoch_counts_are_rejected(epochs):
     train_iter, test_iter = loaders()
-    with pytest.raises(ValueError, match="num_epochs must be a whole number >= 1"):
+    with pytest.raises(ValueError, match=r"num_epochs=.* is not valid: it must be a whole number >= 1"):
         train_ch6(small_net(), train_iter, test_iter, epochs, 0.1, **QUIET)
 
 
@@ -126,9 +126,9 @@ def test_empty_data_is_rejected():
 
 def test_bad_optimizer_and_scheduler_are_rejected():
     train_iter, test_iter = loaders()
-    with pytest.raises(ValueError, match="optimizer must be 'sgd', 'adam'"):
+    with pytest.raises(ValueError, match="optimizer='rmsprop' is not valid: choose one of sgd, adam, or pass a factory"):
         train_ch6(small_net(), train_iter, test_iter, 1, 0.1, optimizer="rmsprop", **QUIET)
-    with pytest.raises(ValueError, match="scheduler must be"):
+    with pytest.raises(ValueError, match="scheduler='linear' is not valid: pass None, 'cosine' or a function"):
         train_ch6(small_net(), train_iter, test_iter, 1, 0.1, scheduler="linear", **QUIET)
 
 
@@ -407,3 +407,139 @@ def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
     assert [kind for kind, _, _ in calls] == ["warmup"] * 3 + ["replay"] * 3 + ["eager"]
     assert [int(y[0]) for _, _, y in calls] == list(range(7))  # each batch trained exactly once
     assert all(torch.equal(X, b[0]) for (_, X, _), b in zip(calls, batches))
+
+
+# ---------------------------------------------------------------- failures keep the history
+
+
+def test_an_error_in_a_hook_ends_the_run_as_failed_with_the_history_attached():
+    train_iter, test_iter = loaders()
+
+    def broken_after_two(history):
+        if history.num_epochs == 2:
+            raise RuntimeError("the hook broke")
+
+    net = small_net()
+    with pytest.raises(RuntimeError, match="the hook broke") as caught:
+        train_ch6(net, train_iter, test_iter, 5, 0.5, callback=broken_after_two, **QUIET)
+    history = caught.value.history
+    assert history.status == "failed" and history.num_epochs == 2 and len(history.points) == 10
+    assert "epoch 2" in history.message and "RuntimeError: the hook broke" in history.message
+    assert not net.training  # left in eval mode, as after any other ending
+
+
+def test_an_error_in_the_model_keeps_the_points_of_the_unfinished_epoch():
+    class BreaksAfter(nn.Module):
+        def __init__(self, steps):
+            super().__init__()
+            self.linear, self.steps, self.calls = nn.Linear(8, 3), steps, 0
+
+        def forward(self, X):
+            self.calls += self.training
+            if self.calls > self.steps:
+                raise ZeroDivisionError("inside forward")
+            return self.linear(X)
+
+    train_iter, test_iter = loaders()  # 8 batches per epoch, points after batches 2, 3, 5, 6 and 8
+    with pytest.raises(ZeroDivisionError) as caught:
+        train_ch6(BreaksAfter(steps=12), train_iter, test_iter, 3, 0.1, **QUIET)
+    history = caught.value.history  # broke in the 5th batch of epoch 2: 5 + 2 points
+    assert history.status == "failed" and history.num_epochs == 1 and len(history.points) == 7
+    assert "epoch 2 (batch 5/8)" in history.message
+
+
+def test_failed_is_one_of_the_statuses():
+    from lenet_utils.history import STATUSES
+    assert "failed" in STATUSES
+
+
+# ---------------------------------------------------------------- the first batch is checked
+
+
+class Outputs(nn.Module):
+    """A linear model with ``k`` outputs."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.linear = nn.Linear(8, k)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+@pytest.mark.parametrize("net, labels, message", [
+    (Outputs(2), None, r"labels go up to 2 but the net has 2 outputs.*nn.Linear\(\.\.\., 3\)"),
+    (Outputs(1), "zeros", r"output shape \(32, 1\).*at least 2"),
+    (nn.Sequential(Outputs(3), nn.Flatten(0)), None, r"output shape \(96,\).*N x K"),
+    (Outputs(3), "float", r"labels are torch.float32.*y.long\(\)"),
+    (Outputs(3), "negative", r"labels must be class indices 0 to 2, got -1"),
+    (Outputs(3), "column", r"labels of shape \(32, 1\).*y.view\(-1\)"),
+])
+def test_the_first_batch_is_checked_with_a_message_that_says_what_to_do(net, labels, message):
+    X, y = blobs()
+    y = {None: y, "zeros": torch.zeros_like(y), "float": y.float(), "negative": y - 1,
+         "column": y[:, None]}[labels]
+    train_iter = data.TensorLoader(X, y, 32, device="cpu", seed=0)
+    with pytest.raises(ValueError, match=message) as caught:
+        train_ch6(net, train_iter, train_iter, 2, 0.1, **QUIET)
+    assert caught.value.history.status == "failed" and caught.value.history.num_epochs == 0
+
+
+# ---------------------------------------------------------------- scheduled learning rates
+
+
+@pytest.mark.parametrize("bad", [-0.5, 0.0, float("nan")])
+def test_a_scheduled_learning_rate_is_checked_before_it_is_used(bad):
+    train_iter, test_iter = loaders()
+    net = small_net()
+    with pytest.raises(ValueError, match=r"scheduler\(1\)=.* is not valid: a learning rate is a positive") as caught:
+        train_ch6(net, train_iter, test_iter, 3, 0.5, scheduler=lambda e: 0.1 if e == 0 else bad, **QUIET)
+    history = caught.value.history
+    assert history.status == "failed" and history.num_epochs == 1 and history.lr == [0.1]
+
+
+# ---------------------------------------------------------------- the divergence message
+
+
+def test_the_divergence_message_names_the_rule_that_fired():
+    nan = train.divergence_message(float("nan"), 10, lr=3.0, when="in epoch 2 (by batch 3/8)")
+    assert "the training loss became nan in epoch 2 (by batch 3/8)" in nan and "lr=3" in nan
+    assert "exploded" not in nan and "100 times" not in nan
+    big = train.divergence_message(1234.5, 10, lr=3.0, when="after 640 examples")
+    assert "the training loss exploded to 1234 after 640 examples" in big
+    assert "more than 100 times the loss of a uniform guess (230)" in big and "NaN" not in big
+
+
+# ---------------------------------------------------------------- on a CUDA GPU
+
+
+@pytest.mark.gpu
+def test_train_ch6_on_cuda_captures_the_step_as_a_graph_and_trains_like_eager_steps(monkeypatch):
+    steps = []
+
+    class RecordedStep(CudaGraphStep):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            steps.append(self)
+
+    monkeypatch.setattr(train, "CudaGraphStep", RecordedStep)
+    train_iter, test_iter = data.load_data("fashion-mnist", 64, device="cuda", root=data.SAMPLE_DIR,
+                                           train_size=512, test_size=256, verbose=False)
+    histories, nets = {}, {}
+    for graphed in (True, False):  # the same seeds, batches and LeNet, captured and eager
+        torch.manual_seed(0)
+        nets[graphed] = make_lenet("relu", pool="max")
+        batches = data.TensorLoader(train_iter.X, train_iter.y, 64, device="cuda", seed=0)
+        histories[graphed] = train_ch6(nets[graphed], batches, test_iter, 2, 0.1, cuda_graph=graphed,
+                                       **QUIET)
+    step, = steps  # only the graphed run builds one
+    assert step.graph is not None and not step.failed  # captured after the 3 warm-up steps
+    history = histories[True]
+    assert history.status == "completed" and history.num_epochs == 2 and len(history.points) == 10
+    assert history.device.startswith("cuda") and torch.cuda.get_device_name(0) in history.device
+    assert all(math.isfinite(p.train_loss) for p in history.points)
+    assert history.final_test_acc > 0.3  # chance is 0.1
+    # 8 batches of 64 per epoch: 13 of the 16 steps are replays, which must train like eager steps
+    assert history.train_loss == pytest.approx(histories[False].train_loss, rel=1e-3)
+    assert history.test_acc == pytest.approx(histories[False].test_acc, abs=0.02)
+    assert next(nets[True].parameters()).device.type == "cuda" and not nets[True].training
