@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
+from .checks import whole_number
 from .device import check_device
 from .mode import QUICK_TEST_SIZE, QUICK_TRAIN_SIZE, is_quick
 from .sources import SAMPLE_DIR  # noqa: F401  (re-exported: callers pass root=data.SAMPLE_DIR)
@@ -77,12 +78,10 @@ def balanced_subset(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Ten
 
 def _subset_indices(labels: torch.Tensor, size: int | None, seed: int, source: DataSource,
                     what: str) -> torch.Tensor | None:
-    """The balanced subset of ``size`` examples, or None for all; warns when ``size`` is too big."""
+    """The balanced subset of ``size`` examples (checked by :func:`_sizes`), or None for all; warns
+    when ``size`` is too big."""
     if size is None:
         return None
-    size = int(size)
-    if size < 1:
-        raise ValueError(f"{what}_size must be a positive number of examples (or None for all), got {size}.")
     if size > len(labels):
         how = (f"this is the bundled sample; set {DATA_ENV} to a full copy for the whole set"
                if source.kind == "sample" else f"pass {what}_size=None to use the whole set")
@@ -115,18 +114,25 @@ class TensorLoader:
             raise ValueError(f"X has {len(X)} examples but y has {len(y)}: they must match.")
         if len(X) == 0:
             raise ValueError("No examples to iterate over: the data set (or subset) is empty.")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        self.batch_size = whole_number("batch_size", batch_size)
         self.device = check_device(device)
         self.X = X.to(self.device)
         self.y = y.to(self.device)
-        self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = torch.Generator(self.device)
         if seed is None:  # draw from torch's global generator, so torch.manual_seed() still governs
             seed = int(torch.randint(2**62, (1,)))
         self.generator.manual_seed(seed)
+
+    def reshuffled(self, seed: int, batch_size: int | None = None) -> "TensorLoader":
+        """A shuffled loader over the same tensors (nothing is copied), its order drawn from ``seed``;
+        ``batch_size`` defaults to this loader's. One run of a sweep::
+
+            batches = train_iter.reshuffled(seed=3, batch_size=128)
+        """
+        return TensorLoader(self.X, self.y, self.batch_size if batch_size is None else batch_size,
+                            device=self.device, seed=seed, drop_last=self.drop_last)
 
     @property
     def num_examples(self) -> int:
@@ -155,13 +161,26 @@ class TensorLoader:
                 f"{len(self)} batches, on {self.device})")
 
 
+def _image_size(resize: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``resize`` (one side, or ``(height, width)``) as ``(height, width)`` in whole pixels, or None."""
+    if resize is None:
+        return None
+    if not isinstance(resize, (tuple, list)):
+        side = whole_number("resize", resize)
+        return side, side
+    if len(resize) != 2:
+        raise ValueError(f"resize={resize!r} is not valid: pass one side (e.g. 32) or (height, width).")
+    return tuple(whole_number(f"resize[{i}]", side) for i, side in enumerate(resize))
+
+
 def to_float_images(images: torch.Tensor, resize: int | tuple[int, int] | None = None,
                     pad: int = 0) -> torch.Tensor:
     """uint8 images (N×H×W or N×C×H×W) to float32 N×C×H×W in [0, 1], resized then zero-padded."""
+    size = _image_size(resize)
+    pad = whole_number("pad", pad, low=0)
     X = images.unsqueeze(1) if images.dim() == 3 else images
     X = X.float().div_(255)
-    if resize is not None:
-        size = (resize, resize) if isinstance(resize, int) else tuple(resize)
+    if size is not None:
         X = F.interpolate(X, size=size, mode="bilinear", antialias=True, align_corners=False)
     if pad:
         X = F.pad(X, (pad, pad, pad, pad))
@@ -169,10 +188,20 @@ def to_float_images(images: torch.Tensor, resize: int | tuple[int, int] | None =
 
 
 def _sizes(train_size: int | None, test_size: int | None) -> tuple[int | None, int | None]:
-    """The requested subset sizes, shrunk to the quick-mode defaults in quick mode."""
-    if is_quick():
-        return train_size or QUICK_TRAIN_SIZE, test_size or QUICK_TEST_SIZE
-    return train_size, test_size
+    """The requested subset sizes, checked; None (the whole set) becomes the quick-mode size in
+    quick mode."""
+    sizes = []
+    for what, size, quick in (("train", train_size, QUICK_TRAIN_SIZE),
+                              ("test", test_size, QUICK_TEST_SIZE)):
+        if size is None:
+            sizes.append(quick if is_quick() else None)
+            continue
+        try:
+            sizes.append(whole_number(f"{what}_size", size))
+        except ValueError as err:
+            raise ValueError(f"{err} Or pass {what}_size=None for the whole set ({quick:,} examples "
+                             f"in quick mode).") from None
+    return tuple(sizes)
 
 
 def load_data(name: str, batch_size: int, resize: int | tuple[int, int] | None = None, pad: int = 0,
@@ -186,6 +215,8 @@ def load_data(name: str, batch_size: int, resize: int | tuple[int, int] | None =
     unless they say otherwise. ``pad=2`` turns 28×28 digits into LeNet-5's 32×32.
     """
     device = check_device(device)
+    batch_size = whole_number("batch_size", batch_size)
+    resize, pad = _image_size(resize), whole_number("pad", pad, low=0)
     loaders = []
     for train, size in zip((True, False), _sizes(train_size, test_size)):
         images, labels, source = _load(name, train, root, strict, verbose)
@@ -223,14 +254,17 @@ def textbook_loaders(name: str, batch_size: int, resize: int | None = None, root
     The files come from the same search as :func:`load_data`, and ``train_size``/``test_size`` (and
     quick mode) pick the same class-balanced subsets, so index ``i`` is the same image in both.
     """
+    batch_size = whole_number("batch_size", batch_size)
+    num_workers = whole_number("num_workers", num_workers, low=0)
+    image_size, sizes = _image_size(resize), _sizes(train_size, test_size)
     source = find_data(name, root=root, strict=strict)
     trans = [transforms.ToTensor()]
-    if resize:
-        trans.insert(0, transforms.Resize(resize))
+    if image_size is not None:
+        trans.insert(0, transforms.Resize(image_size))
     trans = transforms.Compose(trans)
     ready = str(torchvision_root(source))
     loaders = []
-    for train, size in zip((True, False), _sizes(train_size, test_size)):
+    for train, size in zip((True, False), sizes):
         dataset = DATASETS[source.name].torchvision_class(ready, train=train, transform=trans, download=False)
         labels = torch.as_tensor(dataset.targets)
         idx = _subset_indices(labels, size, seed, source, "train" if train else "test")

@@ -12,17 +12,21 @@ The search order:
 Set ``LENET_REQUIRE_FULL_DATA=1`` (or pass ``strict=True``) to fail instead of using the sample.
 :func:`torchvision_root` turns a found source into a folder torchvision reads with
 ``download=False``: ``.gz`` files are decompressed into a folder of their own and every IDX file
-is checked, so a truncated copy fails with a message naming the user's file.
+is checked, so a truncated copy fails with a message naming the user's file. Each decompressed
+copy records what it was made from (the ``.gz``'s size and date, the IDX header's shape) and is
+made again when the ``.gz`` differs or the copy itself is broken.
 """
 
 import difflib
 import gzip
 import hashlib
+import json
 import math
 import os
 import shutil
 import socket
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +81,10 @@ class DataNotFoundError(FileNotFoundError):
 
 class CorruptDataError(ValueError):
     """A data file exists but cannot be read (truncated, wrong format)."""
+
+
+class CacheWriteError(OSError):
+    """The uncompressed copy of a data file cannot be written (permissions, a full disk)."""
 
 
 @dataclass(frozen=True)
@@ -235,17 +243,83 @@ def check_idx(path: Path, origin: Path | None = None) -> tuple[int, ...]:
     return dims
 
 
-def _decompress(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.part")  # own name: chapters may load at once
+def _open_gz(src: Path):
     try:
-        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
+        return gzip.open(src, "rb")
+    except PermissionError as err:
+        raise PermissionError(
+            f"{src} cannot be read ({err.strerror}): the file may be fine, but this user may not open "
+            f"it. Make it readable (chmod a+r {src}) or copy the data set to a folder of your own.") from err
+
+
+def _read_gz(fin, src: Path) -> bytes:
+    try:
+        return fin.read(1 << 20)
     except (OSError, EOFError) as err:
-        tmp.unlink(missing_ok=True)
         raise CorruptDataError(
             f"{src} could not be decompressed ({err}): the download or copy is truncated or corrupt. "
             f"Delete it and copy the data set again.") from err
-    tmp.replace(dst)
+
+
+@contextmanager
+def _writing(folder: Path, src: Path):
+    """Report a failed write in ``folder`` (permissions, a full disk) as :class:`CacheWriteError`."""
+    try:
+        yield
+    except OSError as err:
+        raise CacheWriteError(
+            f"Cannot write the uncompressed copy of {src} in {folder} ({err.strerror or err}). Make "
+            f"{folder} writable by this user (or free space on its disk), or put uncompressed copies "
+            f"of the four files (gunzip -k) in a folder of the same layout and point {DATA_ENV} at "
+            f"it: uncompressed files are read where they are, with no copy.") from err
+
+
+def _decompress(src: Path, dst: Path) -> None:
+    """Decompress ``src`` to ``dst`` through a file of this process's own (chapters may load at
+    once). A bad ``.gz`` is named as such, a folder that cannot be written as such."""
+    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.part")
+    with _open_gz(src) as fin:
+        try:
+            with _writing(dst.parent, src):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                fout = open(tmp, "wb")
+            with fout:
+                while chunk := _read_gz(fin, src):
+                    with _writing(dst.parent, src):
+                        fout.write(chunk)
+            with _writing(dst.parent, src):
+                tmp.replace(dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _made_from(src: Path) -> dict:
+    """What a decompressed copy of ``src`` is made from: the ``.gz``'s size and date and the shape in
+    its IDX header (None when the header cannot be read)."""
+    stat = src.stat()
+    try:
+        with gzip.open(src, "rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            shape = list(struct.unpack(f">{ndim}I", f.read(4 * ndim)))
+    except (OSError, EOFError, struct.error):
+        shape = None
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "shape": shape}
+
+
+def _record(copy: Path) -> Path:
+    """The file beside a decompressed ``copy`` that records what it was made from."""
+    return copy.with_name(f"{copy.name}.source.json")
+
+
+def _copy_is_current(copy: Path, made_from: dict) -> bool:
+    """Whether ``copy`` was made from a ``.gz`` like ``made_from`` and is still whole."""
+    try:
+        return (json.loads(_record(copy).read_text()) == made_from
+                and list(check_idx(copy)) == made_from["shape"])
+    except (OSError, ValueError):  # no record or copy, an unreadable record, a broken copy
+        return False
 
 
 def _extract_dir(root: Path) -> Path:
@@ -260,20 +334,32 @@ def _extract_dir(root: Path) -> Path:
 
 def _ready_file(found: Path, target: Path) -> tuple[int, ...]:
     """Put ``found`` (the user's file) at ``target`` uncompressed, check it and return its shape.
-    A decompressed copy that fails the check is removed, so a fresh ``.gz`` replaces it next time."""
-    if found.suffix == ".gz":
-        if not target.is_file() or target.stat().st_mtime < found.stat().st_mtime:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _decompress(found, target)
-    elif found != target:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(found, target)
+
+    A ``.gz`` is decompressed again unless ``target`` records that it was made from a ``.gz`` of the
+    same size, date and header and is itself whole; a fresh copy that fails the check is removed
+    and the message names the ``.gz``."""
+    if found.suffix != ".gz":
+        shape = check_idx(found)
+        if found != target:
+            with _writing(target.parent, found):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found, target)
+        return shape
+    made_from = _made_from(found)
+    if _copy_is_current(target, made_from):
+        return tuple(made_from["shape"])
+    _decompress(found, target)
     try:
-        return check_idx(target, origin=found)
+        shape = check_idx(target, origin=found)
     except CorruptDataError:
-        if target != found:
-            target.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
         raise
+    record = _record(target)
+    tmp = record.with_name(f"{record.name}.{os.getpid()}.part")
+    with _writing(target.parent, found):
+        tmp.write_text(json.dumps({**made_from, "shape": list(shape)}))
+        tmp.replace(record)
+    return shape
 
 
 def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:

@@ -136,6 +136,89 @@ def test_truncated_idx_inside_a_gz_names_the_users_gz(isolated):
     assert len(images) == SAMPLE_SIZES[False]
 
 
+def _rewrite_gz(gz: Path, count: int) -> None:
+    """Rewrite an IDX .gz to hold ``count`` examples (its own, cut or repeated), as another copy would."""
+    with gzip.open(gz) as f:
+        content = f.read()
+    header = 16 if "images" in gz.name else 8
+    body = content[header:]
+    item = len(body) // int.from_bytes(content[4:8], "big")
+    body = (body * (count * item // len(body) + 1))[:count * item]
+    with gzip.open(gz, "wb") as f:
+        f.write(content[:4] + count.to_bytes(4, "big") + content[8:header] + body)
+
+
+def test_a_copy_with_old_dates_replacing_the_sample_is_decompressed_again(isolated):
+    """`cp -p`, `rsync -a` or `tar` put the full set in place with its old dates: the decompressed
+    sample is not reused (it was, since it looked newer than the .gz)."""
+    raw = copy_sample("mnist", isolated / "root")
+    images, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert len(images) == SAMPLE_SIZES[False]
+    (copy,) = (isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte")
+    made = copy.stat().st_mtime_ns
+    data._load_cached.cache_clear()
+    data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert copy.stat().st_mtime_ns == made, "an unchanged .gz reuses its decompressed copy"
+    for stem in sources.IDX_FILES[False]:
+        gz = raw / f"{stem}.gz"
+        _rewrite_gz(gz, 2 * SAMPLE_SIZES[False])  # the "full" set: twice the sample
+        os.utime(gz, ns=(10**18, 10**18))  # dated 2001, long before the decompressed copy
+    data._load_cached.cache_clear()
+    images, labels = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert len(images) == len(labels) == 2 * SAMPLE_SIZES[False]
+
+
+def test_a_broken_decompressed_copy_is_rebuilt_not_blamed_on_the_gz(isolated):
+    """The decompressed copy, not the user's good .gz, is what broke: it is made again from the .gz."""
+    copy_sample("mnist", isolated / "root")
+    data.load_tensors("mnist", train=False, root=isolated / "root")
+    (copy,) = (isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte")
+    copy.write_bytes(copy.read_bytes()[:-100])  # newer than the .gz, and truncated
+    data._load_cached.cache_clear()
+    images, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert len(images) == SAMPLE_SIZES[False]
+    assert sources.check_idx(copy) == (SAMPLE_SIZES[False], 28, 28), "the copy is whole again"
+
+
+def _refuse_writes_under(folder: Path):
+    """A stand-in for ``open`` that fails like a read-only ``folder`` (the tests run as root,
+    where chmod does not stop writes)."""
+    def fake_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and folder in Path(file).parents:
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, mode, *args, **kwargs)
+    return fake_open
+
+
+def test_an_unwritable_data_folder_is_not_reported_as_corrupt_data(isolated, monkeypatch):
+    raw = copy_sample("mnist", isolated / "root")
+    monkeypatch.setattr(sources, "open", _refuse_writes_under(isolated / "project-data"), raising=False)
+    with pytest.raises(OSError) as err:
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+    message = str(err.value)
+    assert isinstance(err.value, sources.CacheWriteError)
+    assert "Cannot write" in message and "Permission denied" in message
+    assert str(isolated / "project-data" / "extracted") in message, "names the folder"
+    assert "gunzip -k" in message and sources.DATA_ENV in message, "says what to do"
+    assert f"Delete {raw}" not in message
+
+
+def test_an_unreadable_gz_is_not_reported_as_corrupt(isolated, monkeypatch):
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-images-idx3-ubyte.gz"
+    real_open = gzip.open
+
+    def fake_gzip_open(file, *args, **kwargs):
+        if Path(file) == gz:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(gzip, "open", fake_gzip_open)
+    with pytest.raises(PermissionError, match=f"{gz} cannot be read .*Permission denied.*chmod") as err:
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert not isinstance(err.value, sources.CorruptDataError)
+
+
 def test_images_and_labels_from_different_copies_name_the_users_files(isolated):
     raw = copy_sample("mnist", isolated / "root")
     gz = raw / "t10k-labels-idx1-ubyte.gz"
@@ -193,6 +276,22 @@ def test_tensor_loader_serves_every_example_once_per_epoch():
     assert torch.equal(torch.cat([y for _, y in again]), seen), "a seed repeats the order"
 
 
+def test_reshuffled_serves_the_same_tensors_in_a_seeded_order():
+    X = torch.arange(10.0).reshape(10, 1, 1, 1)
+    test_iter = data.TensorLoader(X, torch.arange(10), batch_size=4, shuffle=False, device="cpu",
+                                  drop_last=True)
+    batches = test_iter.reshuffled(seed=3)
+    assert batches.X is test_iter.X and batches.y is test_iter.y, "nothing is copied"
+    assert (batches.batch_size, batches.shuffle, batches.drop_last) == (4, True, True)
+    order = torch.cat([y for _, y in batches])
+    again = data.TensorLoader(X, torch.arange(10), 4, device="cpu", seed=3, drop_last=True)
+    assert torch.equal(order, torch.cat([y for _, y in again])), "the seed fixes the order"
+    assert not torch.equal(order, torch.cat([y for _, y in test_iter.reshuffled(seed=4)]))
+    assert [len(y) for _, y in test_iter.reshuffled(seed=3, batch_size=5)] == [5, 5]
+    with pytest.raises(ValueError, match="batch_size=2.7 is not valid"):
+        test_iter.reshuffled(seed=3, batch_size=2.7)
+
+
 def test_tensor_loader_rejects_bad_input():
     with pytest.raises(ValueError, match="empty"):
         data.TensorLoader(torch.zeros(0, 1, 2, 2), torch.zeros(0), 4, device="cpu")
@@ -200,6 +299,44 @@ def test_tensor_loader_rejects_bad_input():
         data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(2), 4, device="cpu")
     with pytest.raises(ValueError, match="batch_size"):
         data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(3), 0, device="cpu")
+
+
+def test_fractional_batch_size_is_refused_not_truncated(isolated):
+    with pytest.raises(ValueError, match=r"batch_size=2.7 is not valid: it must be a whole number >= 1"):
+        data.TensorLoader(torch.zeros(3, 1, 2, 2), torch.zeros(3), 2.7, device="cpu")
+    with pytest.raises(ValueError, match=r"batch_size=2.7 is not valid"):
+        data.load_data("mnist", 2.7, device="cpu")
+    with pytest.raises(ValueError, match=r"batch_size=2.7 is not valid"):
+        data.textbook_loaders("mnist", 2.7, num_workers=0)
+
+
+@pytest.mark.parametrize("size", [0, -5, 2.7])
+def test_a_train_size_that_is_not_a_positive_whole_number_is_refused_in_quick_mode(isolated, monkeypatch,
+                                                                                     size):
+    """train_size=0 used to mean "the quick-mode default" (2,000 images), 2.7 meant 2."""
+    monkeypatch.setenv("LENET_QUICK", "1")
+    with pytest.raises(ValueError, match=rf"train_size={size} is not valid.*train_size=None for the whole set"):
+        data.load_data("mnist", 64, device="cpu", train_size=size)
+    with pytest.raises(ValueError, match=rf"test_size={size} is not valid"):
+        data.textbook_loaders("mnist", 64, num_workers=0, test_size=size)
+
+
+def test_a_negative_pad_is_refused_not_a_crop(isolated):
+    images = torch.zeros((2, 28, 28), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"pad=-3 is not valid: it must be a whole number >= 0"):
+        data.to_float_images(images, pad=-3)
+    with pytest.raises(ValueError, match=r"pad=-3 is not valid"):
+        data.load_data("mnist", 64, device="cpu", pad=-3)
+
+
+@pytest.mark.parametrize("resize", [0, -1, 2.7, True, (28,), (14, 14.5)])
+def test_a_bad_resize_is_refused_with_a_message(isolated, resize):
+    """0 used to skip the resize in textbook_loaders, True to shrink to one pixel there."""
+    images = torch.zeros((2, 28, 28), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"resize(\[1\])?=.* is not valid"):
+        data.to_float_images(images, resize=resize)
+    with pytest.raises(ValueError, match=r"resize(\[1\])?=.* is not valid"):
+        data.textbook_loaders("mnist", 64, resize=resize, num_workers=0)
 
 
 def test_float_images_resize_and_pad():
@@ -267,14 +404,8 @@ def test_copies_from_different_folders_never_mix(isolated):
     """Two folders with different copies of a set each load as themselves."""
     copy_sample("mnist", isolated / "a")
     raw_b = copy_sample("mnist", isolated / "b")
-    for stem, header in [("t10k-images-idx3-ubyte", 16), ("t10k-labels-idx1-ubyte", 8)]:
-        gz = raw_b / f"{stem}.gz"
-        with gzip.open(gz) as f:
-            content = bytearray(f.read())
-        item = 28 * 28 if "images" in stem else 1
-        content[4:8] = (100).to_bytes(4, "big")  # keep only the first 100 examples
-        with gzip.open(gz, "wb") as f:
-            f.write(bytes(content[:header + 100 * item]))
+    for stem in sources.IDX_FILES[False]:
+        _rewrite_gz(raw_b / f"{stem}.gz", 100)  # keep only the first 100 examples
     images_a, _ = data.load_tensors("mnist", train=False, root=isolated / "a")
     images_b, _ = data.load_tensors("mnist", train=False, root=isolated / "b")
     assert len(images_b) == 100 and len(images_a) > 100
