@@ -21,8 +21,7 @@ import torch
 
 from lenet_utils.device import hardware_summary
 from lenet_utils.mode import is_quick
-from lenet_utils.widgets.panel import DEFAULTS, TrainingPanel
-from lenet_utils.widgets.panel_runs import LivePicture, draw_runs
+from lenet_utils.widgets.panel import DEFAULTS, LivePicture, TrainingPanel, draw_runs
 
 SECONDS_TARGET = 3.0
 ACCURACY_TARGET = 0.60

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from lab import chromium, lab_server, new_page, open_notebook, require_browser, run_all, shutdown_kernel
 from lenet_utils.receptive import receptive_field
-from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES
-from lenet_utils.widgets.map_grid import GRIDS
+from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES, GRIDS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CELLS = ["from lenet_utils.widgets.draw import DrawDigit", "DrawDigit()"]

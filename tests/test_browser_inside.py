@@ -20,8 +20,7 @@ import torch
 from lab import chromium, lab_server, new_page, open_notebook, require_browser, run_all, shutdown_kernel
 from lenet_utils.models import LeNet5
 from lenet_utils.weights import load_lenet5, prepare
-from lenet_utils.conv_steps import conv_step
-from lenet_utils.widgets.stepper import sample_digit
+from lenet_utils.widgets.stepper import conv_step, sample_digit
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 START = 14 * 28 + 6  # row 14, col 6: the window lies on the digit's strokes

@@ -12,8 +12,7 @@ from lenet_utils.models import C3_TABLE
 from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive import layer_shape, receptive_field
 from lenet_utils.weights import load_lenet5, prepare
-from lenet_utils.widgets.draw import EXAMPLE_STROKES, DrawDigit
-from lenet_utils.widgets.map_grid import GRIDS, input_view
+from lenet_utils.widgets.draw import EXAMPLE_STROKES, GRIDS, DrawDigit, input_view
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +134,39 @@ def test_bad_units_are_refused_with_a_message(widget):
 
 def test_static_picture_follows_the_state(widget):
     widget.clear()
-    blank = widget._static_bundle()
+    blank = widget.picture_bundle()
     assert blank["application/vnd.jupyter.widget-view+json"]["model_id"] == ""  # hidden in JupyterLab
     widget.draw_strokes(EXAMPLE_STROKES["7"])
-    drawn = widget._static_bundle()
+    drawn = widget.picture_bundle()
     picture = Image.open(io.BytesIO(base64.b64decode(drawn["image/png"])))
     assert picture.format == "PNG" and picture.width > 400
     assert drawn["image/png"] != blank["image/png"] and "prediction 7" in drawn["text/plain"]
+
+
+def test_shown_it_puts_out_the_live_widget_and_a_picture_that_each_stroke_redraws(monkeypatch):
+    import IPython.display
+
+    class Handle:
+        display_id = "draw-picture"
+
+    shown, updates = [], []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda bundle, raw, display_id=False: shown.append(bundle) or (Handle() if display_id else None))
+    monkeypatch.setattr(IPython.display, "update_display",
+                        lambda bundle, raw, display_id: updates.append((bundle, display_id)))
+    widget = DrawDigit()
+    widget.show()
+    live, picture = shown
+    assert live["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.ui.model_id
+    assert "live widget" in live["text/plain"] and picture == widget.picture_bundle()
+    widget.draw_strokes(EXAMPLE_STROKES["1"])
+    bundle, display_id = updates[-1]
+    assert display_id == "draw-picture" and bundle["image/png"] != picture["image/png"]
+
+
+def test_making_the_widget_leaves_the_learners_random_numbers_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    DrawDigit().draw_strokes(EXAMPLE_STROKES["7"])
+    assert torch.equal(torch.rand(3), expected)

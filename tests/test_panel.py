@@ -17,8 +17,8 @@ from lenet_utils.history import History, Point
 from lenet_utils.models import make_lenet
 from lenet_utils.train import make_optimizer
 from lenet_utils.widgets import panel as panel_module
-from lenet_utils.widgets.panel import DEFAULTS, RUNS_SHOWN, PanelRun, TrainingPanel
-from lenet_utils.widgets.panel_runs import LivePicture, draw_runs, interval_losses, run_label
+from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, LivePicture, PanelRun, TrainingPanel, draw_runs,
+                                       interval_losses, run_label)
 
 PNG = b"\x89PNG"
 
@@ -58,14 +58,19 @@ def test_the_starting_setting_trains_with_a_test_score_at_every_point(panel, dat
 
 
 def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
-    calls = []
-    real = panel_module.train_ch6
+    calls, nets = [], []
+    real, real_net = panel_module.train_ch6, panel_module.fresh_lenet
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
+    def spy_net(generator, **kwargs):
+        nets.append(kwargs)
+        return real_net(generator, **kwargs)
+
     monkeypatch.setattr(panel_module, "train_ch6", spy)
+    monkeypatch.setattr(panel_module, "fresh_lenet", spy_net)
     png = panel.curves.value
     panel.lr.value = 0.3
     assert panel.runs[-1].settings["lr"] == pytest.approx(0.3) and panel.curves.value != png
@@ -73,14 +78,15 @@ def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
     panel.optimizer.value = "adam"
     assert calls[-1]["optimizer"] is panel_module.FUSED["adam"] and "Adam" in panel.result.value
     panel.init.value = "pytorch"
-    assert calls[-1]["init"] is False and calls[-2]["init"] is True
+    assert nets[-1]["xavier"] is False and nets[-2]["xavier"] is True
     panel.pool.value = "max"
     panel.batch_size.value = 64
     panel.examples.value = 5_000
     assert len(panel.runs) == 8 and len(calls) == 7
     assert panel.runs[-1].settings == {"lr": pytest.approx(0.3), "activation": "tanh", "optimizer": "adam",
                                        "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 5_000}
-    assert all(c["stop"] is not None and c["on_point"] is not None for c in calls)
+    assert all(c["stop"] is not None and c["on_point"] is not None and c["init"] is False for c in calls)
+    assert nets[-1]["activation"] == "tanh" and nets[-1]["pool"] == "max"
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
@@ -120,7 +126,7 @@ def test_earlier_runs_stay_in_view_until_cleared(panel):
     assert len(panel.runs) == 6
     assert panel.table.value.count("<tr>") == RUNS_SHOWN + 1  # the header and the last five runs
     assert "lr 2" in panel.table.value and ">1<" not in panel.table.value  # run 1 has left the view
-    text = panel._repr_mimebundle_()["text/plain"]
+    text = panel.picture_bundle()["text/plain"]
     assert all(f"lr {lr:.2g}" in text for lr in (0.3, 0.5, 1.0, 2.0))
     panel.clear()
     assert panel.runs == [] and panel.table.value == ""
@@ -158,19 +164,22 @@ def test_set_moves_several_controls_with_one_run(panel):
 
 
 def test_an_error_is_shown_and_the_controls_keep_working(panel, monkeypatch):
-    real = panel_module.make_lenet
+    real = panel_module.fresh_lenet
 
-    def broken_for_tanh(activation, *args, **kwargs):
+    def broken_for_tanh(generator, activation, **kwargs):
         if activation == "tanh":
             raise RuntimeError("no tanh today")
-        return real(activation, *args, **kwargs)
+        return real(generator, activation=activation, **kwargs)
 
-    monkeypatch.setattr(panel_module, "make_lenet", broken_for_tanh)
+    monkeypatch.setattr(panel_module, "fresh_lenet", broken_for_tanh)
     panel.activation.value = "tanh"
-    assert "Error" in panel.result.value and "no tanh today" in panel.result.value
-    assert len(panel.runs) == 1
+    assert "failed" in panel.result.value and "no tanh today" in panel.result.value
+    assert len(panel.runs) == 2 and panel.runs[-1].history.status == "failed"
+    with pytest.raises(RuntimeError, match="no tanh today"):
+        panel.wait()
     panel.activation.value = "sigmoid"
-    assert len(panel.runs) == 2 and "test acc" in panel.result.value
+    assert len(panel.runs) == 3 and "test acc" in panel.result.value
+    panel.wait()  # the latest run trained: nothing to raise
 
 
 def test_a_burst_of_moves_trains_only_the_last_setting_in_the_background(data):
@@ -257,8 +266,8 @@ def test_the_loss_curve_follows_the_batches_between_points():
 
 
 def test_the_saved_output_holds_a_picture_and_the_runs(panel):
-    bundle = panel._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    bundle = panel.picture_bundle()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ""  # hidden in JupyterLab
     saved, shown = pixels(base64.b64decode(bundle["image/png"])), pixels(panel.curves.value)
     assert saved.shape == shown.shape and np.abs(saved - shown).mean() < 0.1  # 0.6 with a run missing
     assert "ReLU, SGD, lr 0.1" in bundle["text/plain"] and "completed" in bundle["text/plain"]
@@ -272,11 +281,11 @@ def test_wait_refreshes_the_saved_picture_and_runs_alone_do_not(data, monkeypatc
                         lambda bundle, raw, display_id: updates.append((bundle, display_id)))
     p = TrainingPanel(data, start=False, debounce=0)
     try:
-        p._display_id = "panel-output"  # as _ipython_display_ sets it in a notebook
+        p._picture_id = "panel-output"  # as show() sets it in a notebook
         p.lr.value = 0.2
         while p.busy:
             threading.Event().wait(0.05)
-        assert updates == [], "refreshing the output while someone moves a control re-renders it"
+        assert updates == [], "a worker thread's refresh may miss the output a notebook run saves"
         p.wait()
         bundle, display_id = updates[-1]
         assert display_id == "panel-output" and "lr 0.2" in bundle["text/plain"]
@@ -289,8 +298,107 @@ def test_css_classes_for_browser_tests(panel):
     assert "lenet-panel" in panel.ui._dom_classes
     for widget, css in ((panel.lr, "lenet-lr"), (panel.activation, "lenet-activation"),
                         (panel.optimizer, "lenet-optimizer"), (panel.init, "lenet-init"),
-                        (panel.result, "lenet-result"), (panel.curves, "lenet-curves"),
+                        (panel.note, "lenet-note"), (panel.result, "lenet-result"), (panel.curves, "lenet-curves"),
                         (panel.table, "lenet-runs"), (panel.clear_button, "lenet-clear")):
         assert css in widget._dom_classes
     assert [label for label, _ in panel.activation.options] == ["sigmoid", "tanh", "ReLU"]
     assert panel.lr.readout_format == ".2g" and (panel.lr.min, panel.lr.max) == (-3, 1)
+
+
+# ---------------------------------------------------------------- the notebook's torch state stays its own
+
+def test_a_panel_run_leaves_the_learners_random_numbers_alone(data):
+    torch.manual_seed(123)
+    torch.rand(3)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    torch.rand(3)
+    p = TrainingPanel(data, background=False)  # made, and one run trained, in between
+    p.close()
+    assert len(p.runs) == 1 and torch.equal(torch.rand(3), expected)
+
+
+def test_the_same_setting_gives_the_same_curves_whatever_the_learner_draws(data, monkeypatch):
+    p = TrainingPanel(data, background=False)
+    first = p.history
+    real = panel_module.train_ch6
+
+    def learner_draws_meanwhile(*args, **kwargs):  # as a notebook cell may while a run trains
+        torch.rand(5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "train_ch6", learner_draws_meanwhile)
+    torch.manual_seed(7)
+    p.retrain()
+    p.close()
+    assert [(q.train_loss, q.test_acc) for q in p.history.points] == [(q.train_loss, q.test_acc) for q in first.points]
+
+
+def _thread_count_of_a_new_thread() -> int:
+    counts = []
+    thread = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return counts[0]
+
+
+def test_a_background_run_uses_its_threads_and_leaves_every_other_threads_count(data, monkeypatch):
+    seen, real = [], panel_module.train_ch6
+
+    def counting(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "train_ch6", counting)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        p = TrainingPanel(data, threads=1, debounce=0)
+        p.wait(timeout=120)
+        p.close()
+        assert seen == [1], "the run trains on the panel's one thread"
+        assert torch.get_num_threads() == 3, "the notebook's thread keeps its count"
+        assert _thread_count_of_a_new_thread() == 3, "threads started later get the notebook's count"
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- nothing fails silently
+
+def test_wait_raises_the_error_of_a_background_run_and_its_history_stays_in_view(data, monkeypatch):
+    real, scored = panel_module.evaluate, []
+
+    def fails_on_the_third_score(*args, **kwargs):
+        if len(scored) == 2:
+            raise RuntimeError("disk full")
+        scored.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(panel_module, "evaluate", fails_on_the_third_score)
+    p = TrainingPanel(data, debounce=0)
+    try:
+        with pytest.raises(RuntimeError, match="disk full"):
+            p.wait(timeout=120)
+        run = p.runs[-1]
+        assert run.history.status == "failed" and len(run.history.points) >= 2
+        assert "disk full" in p.result.value and "failed" in p.table.value
+        monkeypatch.setattr(panel_module, "evaluate", real)
+        p.lr.value = 0.2
+        p.wait(timeout=120)  # a run that trains again clears the error
+        assert p.runs[-1].history.status == "completed"
+    finally:
+        p.close()
+
+
+def test_a_learning_rate_off_the_slider_is_clamped_with_a_note(panel):
+    panel.lr.value = 100
+    assert panel.runs[-1].settings["lr"] == pytest.approx(10.0)
+    note = panel.note.value
+    assert "100" in note and "10" in note and "train_ch6" in note
+    panel.lr.value = 1e-5  # clamped at the other end
+    assert "1e-05" in panel.note.value and "0.001" in panel.note.value
+    runs = len(panel.runs)
+    panel.lr.value = 1e-6  # clamped to the value it has: no run, but a note
+    assert len(panel.runs) == runs and "1e-06" in panel.note.value
+    panel.lr.value = 0.2
+    assert panel.note.value == ""

@@ -11,8 +11,7 @@ from PIL import Image
 
 from lenet_utils.models import C3_TABLE, LeNet5
 from lenet_utils.weights import prepare
-from lenet_utils.conv_steps import c3_step, conv_step, pool_step
-from lenet_utils.widgets.stepper import C3Stepper, ConvStepper, PoolStepper, sample_digit
+from lenet_utils.widgets.stepper import C3Stepper, ConvStepper, PoolStepper, c3_step, conv_step, pool_step, sample_digit
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +130,9 @@ def test_widgets_refuse_a_position_off_the_slider(net, digit):
 def test_each_widget_carries_a_picture_of_its_state(net, digit):
     for stepper in (ConvStepper(net=net, image=digit, position=300), C3Stepper(net=net, image=digit),
                     PoolStepper(net=net, image=digit)):
-        bundle = stepper._repr_mimebundle_()
-        assert "application/vnd.jupyter.widget-view+json" in bundle
+        bundle = stepper.picture_bundle()
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ""  # hidden in JupyterLab
+        assert "sum" in bundle["text/plain"]
         picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
         assert picture.width > 200 and picture.height > 100
         before = stepper.snapshot()
@@ -148,3 +148,12 @@ def test_default_stepper_uses_the_shipped_weights_and_a_real_digit():
     trained = load_lenet5().requires_grad_(False)
     expected = F.conv2d(prepare(image)[None], trained.c1.weight, trained.c1.bias)[0, 0, 14, 14]
     assert stepper.result.output == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_making_the_widgets_leaves_the_learners_random_numbers_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    for stepper in (ConvStepper(), C3Stepper(), PoolStepper()):
+        stepper.position.value += 1
+    assert torch.equal(torch.rand(3), expected)

@@ -106,8 +106,8 @@ def test_starting_a_new_run_stops_the_previous_one(data):
 
 def test_the_widget_carries_a_picture_of_its_state(data):
     watch = WatchItLearn(data, num_epochs=1, redraw_every=4, slow_motion=0.01, start=False)
-    bundle = watch._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    bundle = watch.picture_bundle()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ""  # hidden in JupyterLab
     picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
     assert picture.width > 300 and picture.height > 300
     kernels = watch.kernels_view.value
@@ -115,7 +115,7 @@ def test_the_widget_carries_a_picture_of_its_state(data):
     watch.start().wait(timeout=120)
     assert time.monotonic() - start >= BATCHES * 0.01, "slow motion waits before every batch"
     assert watch.kernels_view.value != kernels, "the kernels picture follows training"
-    assert base64.b64decode(watch._repr_mimebundle_()["image/png"]) != base64.b64decode(bundle["image/png"])
+    assert base64.b64decode(watch.picture_bundle()["image/png"]) != base64.b64decode(bundle["image/png"])
 
 
 def test_bad_arguments_say_what_to_do(data):
@@ -130,3 +130,35 @@ def test_bad_arguments_say_what_to_do(data):
     watch = WatchItLearn(data, num_epochs=1, start=False)
     with pytest.raises(RuntimeError, match="call start"):
         watch.step()
+
+
+def test_making_and_training_leaves_the_learners_random_numbers_alone(data):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    watch = WatchItLearn(data, num_epochs=1, slow_motion=0, start=False)
+    at_start = weights(watch)
+    watch.start().wait(timeout=120)
+    assert torch.equal(torch.rand(3), expected)
+    torch.rand(7)  # the learner's own draws do not change the next widget's weights
+    assert same(weights(WatchItLearn(data, num_epochs=1, slow_motion=0, start=False)), at_start)
+
+
+def test_wait_raises_the_error_of_the_run_and_keeps_its_history(data):
+    watch = WatchItLearn(data, num_epochs=EPOCHS, slow_motion=0, start=False)
+
+    def broken_callback(history):
+        raise RuntimeError("disk full")
+
+    watch._on_epoch = broken_callback
+    watch.start()
+    with pytest.raises(RuntimeError, match="disk full"):
+        watch.wait(timeout=120)
+    assert watch.history.status == "failed" and watch.history.num_epochs == 1
+    assert "disk full" in watch.status.value
+
+
+@pytest.mark.parametrize("bad", [{"train_size": 0}, {"test_size": 0}, {"num_epochs": 0}])
+def test_zero_sizes_are_refused_not_replaced_by_the_defaults(bad):
+    with pytest.raises(ValueError, match=f"{next(iter(bad))}=0 is not valid"):
+        WatchItLearn("mnist", start=False, **bad)

@@ -32,11 +32,14 @@ INPUT_BACKGROUND, INPUT_INK = prepare(torch.tensor([0.0, 1.0])).tolist()
 
 
 def load_lenet5() -> LeNet5:
-    """The trained LeNet-5 (dense output) on the CPU in eval mode. Feed it ``prepare(images)``."""
+    """The trained LeNet-5 (dense output) on the CPU in eval mode. Feed it ``prepare(images)``.
+    Torch's global random generator is left as it was (building the net draws starting weights,
+    which the loaded ones replace), so loading it never changes a learner's random numbers."""
     if not WEIGHTS_PATH.is_file():
         raise FileNotFoundError(f"The shipped LeNet-5 weights are missing ({WEIGHTS_PATH}). Reinstall "
                                 f"the package, or make them with: python scripts/train_lenet5_weights.py")
-    net = LeNet5()
+    with torch.random.fork_rng(devices=[]):
+        net = LeNet5()
     net.load_state_dict(torch.load(WEIGHTS_PATH, map_location="cpu", weights_only=True))
     return net.eval()
 

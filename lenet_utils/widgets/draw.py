@@ -7,15 +7,16 @@ After each stroke (mouse or finger) the drawing is preprocessed the MNIST way, s
 sees it (32x32), and the prediction, the ten probabilities and the maps of C1, S2, C3, S4, C5 and
 F6 (red > 0, blue < 0) update. Click a map pixel: its receptive field lights up on the 32x32 view;
 for a C3 unit the S2 maps it reads get an orange frame. Strokes are rasterised in Python from the
-mouse positions (no waiting for the browser's pixels; tests draw with ``draw_strokes``). A PNG of
-the state stays in the notebook for GitHub/nbviewer/PDF readers (hidden in JupyterLab).
+mouse positions (no waiting for the browser's pixels; tests draw with ``draw_strokes``). Each layer
+is tiled as a grid of pixels (:data:`GRIDS`: where each unit sits, and its colour on a fixed
+scale). A PNG of the state stays in the notebook for GitHub/nbviewer/PDF readers (hidden in
+JupyterLab; :class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
 """
 
-import base64
 import html
-import io
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -24,13 +25,14 @@ from ipycanvas import Canvas, hold_canvas
 from PIL import Image, ImageDraw
 
 from ..features import capture_feature_maps
-from ..models import LeNet5
+from ..models import LeNet5, ScaledTanh
 from ..preprocess import is_blank, mnist_style
 from ..receptive import Box, c3_inputs, layer_shape, receptive_field
 from ..weights import load_lenet5, prepare
-from .map_grid import CAPTURED, GRIDS, TITLES, input_view
+from .saved_picture import SavedPicture, png_bytes
 
-__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "DrawDigit"]
+__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "Grid", "GRIDS", "TITLES", "CAPTURED",
+           "input_view", "DrawDigit"]
 
 CANVAS_SIZE = 280  #: the drawing canvas, in pixels (10x MNIST's 28)
 LINE_WIDTH = 22    #: pen width on the canvas: about 2 pixels of MNIST's 28x28 after scaling
@@ -44,6 +46,98 @@ EXAMPLE_STROKES = {
 }
 
 
+# ---------------------------------------------------------------- LeNet-5's layers as pixel grids
+
+ACT_RANGE = ScaledTanh().A  # LeNet-5's scaled tanh lies in +-A: the fixed colour range of every map
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A layer's maps tiled on a canvas, ``per_row`` tiles with ``gap`` pixels around each, at
+    native size, shown ``scale`` times larger. Dense layers (C5, F6): one pixel per unit, no gap."""
+
+    layer: str
+    per_row: int
+    scale: int
+    gap: int = 1
+
+    @property
+    def tile(self) -> tuple:
+        return layer_shape(self.layer)[1:]
+
+    @property
+    def size(self) -> tuple:
+        """(height, width) of the canvas in native pixels."""
+        (h, w), rows = self.tile, -(-layer_shape(self.layer)[0] // self.per_row)
+        return self.gap + rows * (h + self.gap), self.gap + self.per_row * (w + self.gap)
+
+    def origin(self, channel: int) -> tuple:
+        h, w = self.tile
+        return (self.gap + (channel // self.per_row) * (h + self.gap),
+                self.gap + (channel % self.per_row) * (w + self.gap))
+
+    def locate(self, x: float, y: float) -> "tuple | None":
+        """(channel, row, col) of the unit under canvas point (x, y), or None in a gap."""
+        h, w = self.tile
+        tr, r = divmod(int(y) - self.gap, h + self.gap)
+        tc, c = divmod(int(x) - self.gap, w + self.gap)
+        channel = tr * self.per_row + tc
+        if min(tr, tc, r, c) < 0 or r >= h or c >= w or tc >= self.per_row \
+                or channel >= layer_shape(self.layer)[0]:
+            return None
+        return channel, r, c
+
+    def render(self, maps: "torch.Tensor | None", selected: "tuple | None" = None,
+               framed: Sequence[int] = ()) -> np.ndarray:
+        """RGBA image of the maps (C x h x w, or C values for a dense layer); ``selected``
+        (channel, row, col) is marked green, the ``framed`` channels get an orange frame."""
+        out = np.full(self.size + (4,), 235, np.uint8)
+        out[..., 3] = 255
+        h, w = self.tile
+        colours = None if maps is None else _diverging(maps.reshape(-1, h, w).numpy())
+        for ch in range(layer_shape(self.layer)[0]):
+            y, x = self.origin(ch)
+            if ch in framed:
+                out[y - 1:y + h + 1, x - 1:x + w + 1, :3] = (255, 140, 0)
+            out[y:y + h, x:x + w, :3] = 200 if colours is None else colours[ch]
+        if selected is not None:
+            ch, r, c = selected
+            y, x = self.origin(ch)
+            out[y + r, x + c, :3] = (0, 200, 0)
+        return out
+
+
+GRIDS = {g.layer: g for g in (Grid("c1", 6, 3), Grid("s2", 6, 6), Grid("c3", 8, 6), Grid("s4", 8, 12),
+                              Grid("c5", 12, 8, gap=0), Grid("f6", 7, 8, gap=0))}
+TITLES = {"c1": "C1 (6 maps, 28x28)", "s2": "S2 (6 maps, 14x14)", "c3": "C3 (16 maps, 10x10)",
+          "s4": "S4 (16 maps, 5x5)", "c5": "C5 (120 units)", "f6": "F6 (84 units)"}
+CAPTURED = {"c1": "c1_act", "s2": "s2_act", "c3": "c3_act", "s4": "s4_act", "c5": "c5_act", "f6": "f6_act"}
+
+
+def _diverging(v: np.ndarray) -> np.ndarray:
+    """Values in +-ACT_RANGE -> RGB: blue (negative), white (0), red (positive)."""
+    t = np.clip(v / ACT_RANGE, -1, 1)[..., None]
+    red, blue = np.array([-55.0, -225, -225]), np.array([-225.0, -185, -55])  # minus white
+    return (255 + np.where(t >= 0, t * red, -t * blue)).astype(np.uint8)
+
+
+def input_view(x: torch.Tensor, box: "Box | None" = None) -> np.ndarray:
+    """RGBA 32x32 picture of what the network sees (ink light on dark, as MNIST); outside the
+    receptive field ``box`` dimmed and the box washed orange."""
+    grey = (x[0].numpy() * 255).astype(np.float32)
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    if box is not None:
+        inside = np.zeros(grey.shape, bool)
+        inside[box.slices] = True
+        rgb[~inside] *= 0.3
+        rgb[inside] = 0.6 * rgb[inside] + 0.4 * np.array([255.0, 140, 0])
+    out = np.empty(grey.shape + (4,), np.uint8)
+    out[..., :3], out[..., 3] = rgb.astype(np.uint8), 255
+    return out
+
+
+# ---------------------------------------------------------------- the widget
+
 def _pixel_canvas(height: int, width: int, scale: int, name: str) -> Canvas:
     """A canvas of native pixels shown ``scale`` times larger, unsmoothed, with CSS class ``name``."""
     layout = widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px")
@@ -54,7 +148,7 @@ SPACED = {"margin": "0 24px 0 0"}
 STYLE = "<style>.lenet-pixelated { image-rendering: pixelated; cursor: crosshair; }</style>"
 
 
-class DrawDigit:
+class DrawDigit(SavedPicture):
     """The draw-a-digit widget around a trained LeNet-5 (default: the shipped ``load_lenet5()``).
 
     Python API (what the mouse does, for tests and scripts): ``draw_strokes(strokes)``, ``clear()``,
@@ -74,7 +168,6 @@ class DrawDigit:
         self.selected: "tuple | None" = None
         self._ink = Image.new("L", (CANVAS_SIZE, CANVAS_SIZE))
         self._pen: "list | None" = None  # the stroke being drawn
-        self._display_id = None
 
         self.canvas = Canvas(width=CANVAS_SIZE, height=CANVAS_SIZE, layout=widgets.Layout(
             width=f"{CANVAS_SIZE}px", height=f"{CANVAS_SIZE}px", border="1px solid #999"))
@@ -165,7 +258,7 @@ class DrawDigit:
         receptive_field(layer, channel, row, col)  # checks the unit exists
         self.selected = (layer, channel, row, col)
         self._render_views()
-        self._refresh_static()
+        self.refresh_picture()
 
     @property
     def prediction(self) -> "int | None":
@@ -220,7 +313,7 @@ class DrawDigit:
             f"{'#d9534f' if d == self.prediction else '#5b8def'}'></div></div>{p:6.1%}</div>"
             for d, p in enumerate(probs))
         self._render_views()
-        self._refresh_static()
+        self.refresh_picture()
 
     def _render_views(self) -> None:
         with hold_canvas():
@@ -277,26 +370,8 @@ class DrawDigit:
             sheet.paste(picture, (x, y + 14))
             x, y = (200, y) if layer == "c5" else (10, y + picture.height + 22)
         pen.multiline_text((330, 190), textwrap.fill(self.describe_selection(), 44), fill="black")
-        buffer = io.BytesIO()
-        sheet.save(buffer, format="PNG")
-        return buffer.getvalue()
+        return png_bytes(sheet)
 
-    def _static_bundle(self) -> dict:
-        # model_id "" makes JupyterLab hide this output; GitHub, nbviewer and PDFs show the PNG
-        return {"application/vnd.jupyter.widget-view+json":
-                {"version_major": 2, "version_minor": 0, "model_id": ""},
-                "image/png": base64.b64encode(self.snapshot()).decode("ascii"),
-                "text/plain": f"DrawDigit: prediction {self.prediction}"}
-
-    def _refresh_static(self) -> None:
-        if self._display_id is not None:
-            from IPython.display import update_display
-
-            update_display(self._static_bundle(), raw=True, display_id=self._display_id)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.ui)
-        handle = display(self._static_bundle(), raw=True, display_id=True)
-        self._display_id = handle.display_id if handle is not None else None
+    def summary(self) -> str:
+        """The prediction in words."""
+        return f"DrawDigit: prediction {self.prediction}"

@@ -11,7 +11,6 @@ one batch through); its ``on_point`` checkpoints, every ``redraw_every`` batches
 pictures are redrawn. Pausing ends nothing: the model, the optimizer and the history carry on.
 """
 
-import base64
 import html
 import io
 import threading
@@ -24,13 +23,14 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
+from ..checks import whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History, Point
 from ..mode import pick
-from ..models import make_lenet
-from ..train import init_weights, train_ch6
-from .sheet import heat_image, picture_sheet, png_bytes
+from ..train import train_ch6
+from .private_torch import fresh_lenet, xavier_weights
+from .saved_picture import SavedPicture, heat_image, picture_sheet, png_bytes
 
 __all__ = ["WatchItLearn"]
 
@@ -45,7 +45,7 @@ def _strip(images: list[Image.Image], cols: int, gap: int = 3) -> Image.Image:
     return sheet
 
 
-class WatchItLearn:
+class WatchItLearn(SavedPicture):
     """Train a LeNet and watch its conv1 kernels and feature maps change, with pause/resume/step.
 
     ``data`` is a data set name (a class-balanced subset of ``train_size``/``test_size`` images is
@@ -53,14 +53,16 @@ class WatchItLearn:
     with ``optimizer`` (Adam) at ``lr``; it must have a ``kernels`` conv layer and the named
     feature-map ``layers``. The pictures are redrawn about every ``redraw_every`` batches;
     ``image_index`` picks the test image; ``slow_motion`` seconds pass before each batch (a slider:
-    LeNet learns too fast to follow otherwise). Every run starts from ``torch.manual_seed(seed)``
-    and d2l's Xavier initialisation.
+    LeNet learns too fast to follow otherwise). Every run starts from d2l's Xavier initialisation
+    drawn from a ``torch.Generator`` seeded with ``seed`` (the notebook's random numbers are left
+    alone), and a loaded data set is shuffled with ``seed`` too.
 
     Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``wait()``, ``stop()``,
     ``close()``; ``batches_done``, ``total_batches``, ``renders``, ``points`` (every checkpoint so
     far), ``kernel_distance`` (at each point: how far the kernels are from where they started,
     relative to their starting size), ``history`` (the run's History once an epoch or the run has
-    ended, else None), ``paused``, ``finished``.
+    ended, else None), ``paused``, ``finished``, ``error`` (what ended a failed run; ``wait()``
+    raises it).
     """
 
     CURVES_EVERY_S = 1.0  # the curves are redrawn at most this often while training runs
@@ -74,18 +76,18 @@ class WatchItLearn:
                  slow_motion: float = 0.05, seed: int = 0,
                  device: "str | torch.device | None" = None, start: bool = True):
         if isinstance(data, str):
-            data = load_data(data, batch_size, device=device, train_size=train_size or pick(10_000, 2_000),
-                             test_size=test_size or 1_000, seed=seed, verbose=False)
+            data = load_data(data, batch_size, device=device,
+                             train_size=pick(10_000, 2_000) if train_size is None else train_size,
+                             test_size=1_000 if test_size is None else test_size, seed=seed, verbose=False)
         self.train_iter, self.test_iter = data
         if not 0 <= image_index < self.test_iter.num_examples:
             raise ValueError(f"image_index must lie in 0..{self.test_iter.num_examples - 1}, got {image_index}.")
-        if isinstance(redraw_every, bool) or not isinstance(redraw_every, int) or redraw_every < 1:
-            raise ValueError(f"redraw_every must be a whole number of batches >= 1, got {redraw_every!r}.")
+        whole_number("redraw_every", redraw_every)
         if not 0 <= slow_motion <= 0.5:
             raise ValueError(f"slow_motion must lie on its slider, 0 to 0.5 s per batch; got {slow_motion!r}.")
-        torch.manual_seed(seed)
-        self.net = net if net is not None else make_lenet("relu")
-        self.net.apply(init_weights)  # here, not in train_ch6, so the first picture shows the start
+        # the starting weights are drawn here, not in train_ch6, so that the first picture shows them
+        generator = torch.Generator().manual_seed(seed)
+        self.net = fresh_lenet(generator, activation="relu") if net is None else xavier_weights(net, generator)
         self.net.to(self.train_iter.device)
         modules = dict(self.net.named_modules())
         if not isinstance(modules.get(kernels), nn.Conv2d):
@@ -93,7 +95,8 @@ class WatchItLearn:
                              f"are {[n for n, m in modules.items() if isinstance(m, nn.Conv2d)]}.")
         self.kernel_layer, self.layers = modules[kernels], list(layers)
         self.image = self.test_iter.X[image_index:image_index + 1]
-        self.num_epochs, self.lr, self.optimizer = num_epochs or pick(3, 1), lr, optimizer
+        self.num_epochs = pick(3, 1) if num_epochs is None else whole_number("num_epochs", num_epochs)
+        self.lr, self.optimizer = lr, optimizer
         self.points_per_epoch = max(1, len(self.train_iter) // redraw_every)
         self.total_batches = self.num_epochs * len(self.train_iter)
         self.batches_done, self.renders, self.points, self.kernel_distance = 0, 0, [], []
@@ -104,7 +107,6 @@ class WatchItLearn:
         self._paused = self._parked = self._cancel = self.finished = False
         self._released, self._allowance, self._drawn_at, self._curves_at = 0, 0, -1, 0.0
         self._thread: threading.Thread | None = None
-        self._handle = None
 
         self.status = widgets.HTML()
         self.pause_button = widgets.Button(description="Pause", icon="pause")
@@ -187,13 +189,17 @@ class WatchItLearn:
         self._set_status()
 
     def wait(self, timeout: float | None = None) -> "WatchItLearn":
-        """Block until the run has ended. A paused run would never end, so that raises instead."""
+        """Block until the run has ended, and raise the error that ended it if it failed (its
+        History, status 'failed', stays in ``history``). A paused run would never end, so that
+        raises instead."""
         if self._paused and not self.finished:
             raise RuntimeError("The run is paused: click Resume (or call resume()) before waiting for it.")
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise TimeoutError(f"The run was still training after {timeout} s.")
+        if self.error is not None:
+            raise self.error
         return self
 
     def stop(self) -> None:
@@ -216,14 +222,9 @@ class WatchItLearn:
                  (self.maps_view, "the test image and its feature maps"), (self.curves_view, ""))]
         return picture_sheet(rows, [self._status_text()])
 
-    def show(self) -> None:
-        """Display the widget; the picture saved with the notebook is updated when the run ends."""
-        from IPython.display import display
-
-        self._handle = display(self._bundle(), raw=True, display_id=True)
-
-    def _repr_mimebundle_(self, **kwargs) -> dict:
-        return self._bundle(**kwargs)
+    def summary(self) -> str:
+        """The status line (the picture saved with the notebook is updated when the run ends)."""
+        return f"WatchItLearn: {self._status_text()}"
 
     # ---------------------------------------------------------------- training
 
@@ -238,16 +239,15 @@ class WatchItLearn:
                                 optimizer=self.optimizer, stop=self._gate, on_point=self._on_point,
                                 points_per_epoch=self.points_per_epoch, callback=self._on_epoch,
                                 animate=False, init=False, verbose=False, label="watch it learn")
-        except Exception as err:  # shown in the widget; the thread must not die silently
-            self.error = err
+        except Exception as err:  # shown in the widget and raised by wait()
+            self.error, history = err, getattr(err, "history", None)  # train_ch6 attaches its History
         finally:
             with self._cond:
                 self.batches_done, self.finished = self._released, True
                 self._cond.notify_all()
             self.history = history or self.history
             self._render()
-            if self._handle is not None:
-                self._handle.update(self._bundle(), raw=True)
+            self.refresh_picture()
 
     def _gate(self) -> bool:
         """train_ch6's stop hook, before every batch: count, and hold here while paused."""
@@ -345,8 +345,3 @@ class WatchItLearn:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90)
         return buf.getvalue()
-
-    def _bundle(self, **kwargs) -> dict:
-        bundle = self.ui._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.snapshot()).decode("ascii")
-        return bundle
