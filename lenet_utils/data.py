@@ -7,6 +7,7 @@ files, for the chapters and benchmarks that compare the two. Where the files com
 :mod:`lenet_utils.sources`' business.
 """
 
+import os
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -242,20 +243,29 @@ def load_data_mnist(batch_size: int, resize: int | None = None, **kwargs) -> tup
 
 # ---------------------------------------------------------------- d2l's own pipeline
 
+D2L_WORKERS = 4  #: d2l 0.17's ``get_dataloader_workers()``
+
+
+def _usable_cpus() -> int:
+    """The CPU cores this process may run on (what PyTorch's DataLoader checks its workers against)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 
 def textbook_loaders(name: str, batch_size: int, resize: int | None = None, root: str | Path | None = None,
-                     num_workers: int = 4, *, train_size: int | None = None, test_size: int | None = None,
+                     num_workers: int | None = None, *, train_size: int | None = None, test_size: int | None = None,
                      seed: int = 0, strict: bool | None = None,
                      verbose: bool = True) -> tuple[DataLoader, DataLoader]:
     """d2l's ``load_data_fashion_mnist`` pipeline for any data set: a torchvision data set with
     ``ToTensor`` (after ``Resize`` when ``resize`` is given), one PIL image per example, and a
-    ``DataLoader`` with ``num_workers`` worker processes (shuffled for training).
+    ``DataLoader`` with ``num_workers`` worker processes (shuffled for training). The default is
+    d2l 0.17's 4 workers, capped at the CPU cores this process may use (PyTorch warns above that).
 
     The files come from the same search as :func:`load_data`, and ``train_size``/``test_size`` (and
     quick mode) pick the same class-balanced subsets, so index ``i`` is the same image in both.
     """
     batch_size = whole_number("batch_size", batch_size)
-    num_workers = whole_number("num_workers", num_workers, low=0)
+    num_workers = (min(D2L_WORKERS, _usable_cpus()) if num_workers is None
+                   else whole_number("num_workers", num_workers, low=0))
     image_size, sizes = _image_size(resize), _sizes(train_size, test_size)
     source = find_data(name, root=root, strict=strict)
     trans = [transforms.ToTensor()]

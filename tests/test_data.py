@@ -476,3 +476,20 @@ def test_textbook_loaders_use_worker_processes(isolated):
                                         test_size=100)
     assert train_dl.num_workers == 2
     assert sum(len(y) for _, y in train_dl) == 1000
+
+
+def test_textbook_loaders_take_d2l_workers_capped_at_the_usable_cores(isolated, monkeypatch):
+    """d2l 0.17 asks for 4 workers; on a 2-core machine PyTorch warns about that in the chapter."""
+    monkeypatch.setattr(data, "_usable_cpus", lambda: 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_dl, test_dl = data.textbook_loaders("mnist", 500, root=sources.SAMPLE_DIR, train_size=1000,
+                                                  test_size=500, verbose=False)
+        next(iter(train_dl))  # PyTorch checks the workers against the cores here
+    assert train_dl.num_workers == test_dl.num_workers == 2
+    monkeypatch.setattr(data, "_usable_cpus", lambda: 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # this machine may have fewer cores than the pretended 16
+        train_dl, _ = data.textbook_loaders("mnist", 500, root=sources.SAMPLE_DIR, train_size=1000,
+                                            test_size=500, verbose=False)
+    assert train_dl.num_workers == data.D2L_WORKERS == 4
