@@ -135,7 +135,7 @@ def default_data_dir() -> Path:
 # ---------------------------------------------------------------- finding the data
 
 
-def _raw_file(raw: Path, stem: str) -> Path | None:
+def raw_file(raw: Path, stem: str) -> Path | None:
     """The uncompressed or gzipped copy of an IDX file in ``raw``, or None."""
     for path in (raw / stem, raw / (stem + ".gz")):
         if path.is_file():
@@ -146,7 +146,7 @@ def _raw_file(raw: Path, stem: str) -> Path | None:
 def _present(root: Path, info: DatasetInfo) -> bool:
     if info.idx:
         raw = root / info.folder / "raw"
-        return all(_raw_file(raw, stem) for pair in IDX_FILES.values() for stem in pair)
+        return all(raw_file(raw, stem) for pair in IDX_FILES.values() for stem in pair)
     return (root / info.folder / "batches.meta").is_file()
 
 
@@ -294,18 +294,25 @@ def _decompress(src: Path, dst: Path) -> None:
             raise
 
 
+def idx_shape(path: Path | None) -> list[int] | None:
+    """The shape in an IDX file's header, plain or gzipped, read without reading the data
+    (``[60000, 28, 28]`` for MNIST's training images); None when it cannot be read."""
+    if path is None:
+        return None
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            return list(struct.unpack(f">{ndim}I", f.read(4 * ndim)))
+    except (OSError, EOFError, struct.error):
+        return None
+
+
 def _made_from(src: Path) -> dict:
     """What a decompressed copy of ``src`` is made from: the ``.gz``'s size and date and the shape in
     its IDX header (None when the header cannot be read)."""
     stat = src.stat()
-    try:
-        with gzip.open(src, "rb") as f:
-            head = f.read(4)
-            ndim = head[3] if len(head) == 4 else 0
-            shape = list(struct.unpack(f">{ndim}I", f.read(4 * ndim)))
-    except (OSError, EOFError, struct.error):
-        shape = None
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "shape": shape}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "shape": idx_shape(src)}
 
 
 def _record(copy: Path) -> Path:
@@ -371,7 +378,7 @@ def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:
     uncompressed = all((raw / stem).is_file() for pair in IDX_FILES.values() for stem in pair)
     out_raw = raw if uncompressed else cache / info.folder / "raw"
     for images, labels in IDX_FILES.values():
-        found = [_raw_file(raw, images), _raw_file(raw, labels)]
+        found = [raw_file(raw, images), raw_file(raw, labels)]
         counts = [_ready_file(f, out_raw / stem)[0] for f, stem in zip(found, (images, labels))]
         if counts[0] != counts[1]:
             raise CorruptDataError(

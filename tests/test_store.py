@@ -1,11 +1,15 @@
 """Stored experiments: run once, load after a restart, retrain on request, never half-load."""
 
+import gzip
 import json
+import shutil
+import struct
 
 import pytest
 import torch
 
-from lenet_utils import store
+from lenet_utils import ladder as ladder_module
+from lenet_utils import sources, store
 from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.ladder import LadderResult, ladder, run_ladder
@@ -44,14 +48,130 @@ def test_a_save_cut_short_or_a_damaged_file_is_run_again(results, capsys):
     def broken_save(value, folder):
         raise KeyboardInterrupt  # the kernel was interrupted while saving
 
-    with pytest.raises(KeyboardInterrupt):
-        store.stored("exp", {}, lambda: 1, broken_save, load_json)
     calls = []
-    assert store.stored("exp", {}, lambda: calls.append(1) or 2, save_json, load_json) == 2
-    assert calls == [1], "no meta.json was written, so nothing was taken for a result"
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        store.stored("exp", {}, run, broken_save, load_json)
+    assert store.stored("exp", {}, run, save_json, load_json) == 2
+    assert "its save was cut short" in capsys.readouterr().out, "no meta.json: nothing was taken for a result"
     (next(results.iterdir()) / "value.json").write_text("{not json")
-    assert store.stored("exp", {}, lambda: calls.append(1) or 3, save_json, load_json) == 3
-    assert "could not be read" in capsys.readouterr().out and len(calls) == 2
+    assert store.stored("exp", {}, run, save_json, load_json) == 3
+    out = capsys.readouterr().out
+    assert "could not be read (value.json has 9 bytes where 1 were saved)" in out
+
+
+def test_an_empty_meta_json_trains_again(results, capsys):
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    store.stored("exp", {}, run, save_json, load_json)
+    (next(results.iterdir()) / "meta.json").write_text("{}")
+    assert store.stored("exp", {}, run, save_json, load_json) == 2
+    assert "meta.json lacks its fields" in capsys.readouterr().out
+    assert store.stored("exp", {}, run, save_json, load_json) == 2, "the new save is whole again"
+
+
+class NotATensor:
+    """Pickled by a careless save: ``torch.load(weights_only=True)`` refuses it."""
+
+
+def test_an_unloadable_weights_file_gets_the_packages_message_not_torchs(results, capsys):
+    def save_object(value, folder):
+        torch.save({"w": NotATensor()}, folder / "net.pt")
+
+    def load_weights(folder):
+        return torch.load(folder / "net.pt", weights_only=True)
+
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    store.stored("exp", {}, run, save_object, load_weights)
+    store.stored("exp", {}, run, save_object, load_weights)
+    out = capsys.readouterr().out
+    assert len(calls) == 2 and "loading it failed with UnpicklingError" in out
+    assert "weights_only" not in out and "training it again" in out
+
+
+def test_a_results_folder_it_cannot_write_warns_and_keeps_the_result(tmp_path, monkeypatch):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    monkeypatch.setenv(store.RESULTS_ENV, str(tmp_path / "results"))
+    with pytest.warns(UserWarning, match="Could not save the exp to .*LENET_RESULTS_DIR"):
+        assert store.stored("exp", {}, lambda: 42, save_json, load_json) == 42
+
+
+def run_cell(namespace: dict, source: str) -> dict:
+    """Run ``source`` in ``namespace`` as a cell would: what it defines belongs to the module
+    ``namespace["__name__"]``, by default ``__main__`` (a notebook)."""
+    namespace.setdefault("__name__", "__main__")
+    exec(source, namespace)
+    return namespace
+
+
+def test_editing_a_notebook_function_trains_again(results):
+    cell = run_cell({}, "def run_ladder():\n    return 'old rungs'\n")
+    run = run_cell(cell, "run = lambda: run_ladder()")["run"]
+    assert store.stored("ladder", {}, run, save_json, load_json) == "old rungs"
+    run_cell(cell, "def run_ladder():\n    \"\"\"Now documented.\"\"\"\n    return 'old rungs'\n")
+    assert store.stored("ladder", {}, run, save_json, load_json) == "old rungs"
+    assert len(list(results.iterdir())) == 1, "a docstring is not code: the same key"
+    run_cell(cell, "def run_ladder():\n    return 'new rungs'\n")  # the learner edits the cell
+    assert store.stored("ladder", {}, run, save_json, load_json) == "new rungs"
+
+
+def test_editing_a_package_function_it_calls_trains_again(results, monkeypatch):
+    calls = []
+    run = lambda: calls.append(run_ladder) or len(calls)  # noqa: E731
+    assert store.stored("ladder", {}, run, save_json, load_json) == 1
+    assert store.stored("ladder", {}, run, save_json, load_json) == 1
+    edited = run_cell({"__name__": "lenet_utils.device"}, "def hardware_summary(device):\n    return 'edited'\n")
+    monkeypatch.setattr(ladder_module, "hardware_summary", edited["hardware_summary"])  # run_ladder calls it
+    assert store.stored("ladder", {}, run, save_json, load_json) == 2
+
+
+def test_a_function_in_the_settings_reloads_after_a_restart(results):
+    source = "def make_net():\n    return 'lenet'\n"
+    before, after = run_cell({}, source), run_cell({}, source)  # the kernel restarted
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    store.stored("exp", {"model": before["make_net"]}, run, save_json, load_json)
+    assert store.stored("exp", {"model": after["make_net"]}, run, save_json, load_json) == 1
+    run_cell(after, "def make_net():\n    return 'resnet'\n")
+    assert store.stored("exp", {"model": after["make_net"]}, run, save_json, load_json) == 2
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """No LENET_DATA_DIR and an empty project data folder: the bundled sample is what is found."""
+    monkeypatch.delenv(sources.DATA_ENV, raising=False)
+    monkeypatch.delenv(sources.STRICT_ENV, raising=False)
+    monkeypatch.setattr(sources, "default_data_dir", lambda: tmp_path / "project-data")
+    return tmp_path / "full-data"
+
+
+def write_idx_header(path, count, shape=(28, 28)):
+    """A gzipped IDX file of unsigned bytes promising ``count`` items (the key reads only headers)."""
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 1 + len(shape)]) + struct.pack(f">{1 + len(shape)}I", count, *shape))
+
+
+def test_switching_from_the_sample_to_full_data_trains_again(results, data_dir, monkeypatch):
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    settings = {"num_epochs": 1, "quick": True}  # chapter 6's LeNet-5 key: no data source in it
+    assert store.stored("LeNet-5 run", settings, run, save_json, load_json) == 1  # on the sample
+    for folder in ("MNIST", "FashionMNIST"):  # the full sets arrive, same counts as quick mode uses
+        shutil.copytree(SAMPLE_DIR / folder, data_dir / folder)
+    monkeypatch.setenv(sources.DATA_ENV, str(data_dir))
+    assert store.stored("LeNet-5 run", settings, run, save_json, load_json) == 2
+    assert store.stored("LeNet-5 run", settings, run, save_json, load_json) == 2
+
+
+def test_a_data_set_with_other_counts_trains_again(results, data_dir, monkeypatch):
+    shutil.copytree(SAMPLE_DIR / "MNIST", data_dir / "MNIST")
+    monkeypatch.setenv(sources.DATA_ENV, str(data_dir))
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert store.stored("exp", {}, run, save_json, load_json) == 1
+    write_idx_header(data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte.gz", 60000)  # replaced
+    assert store.stored("exp", {}, run, save_json, load_json) == 2
 
 
 def test_history_round_trip_keeps_every_field():
@@ -91,8 +211,23 @@ def test_paper_run_round_trip_gives_the_same_figures_and_net(tmp_path):
         torch.testing.assert_close(back["net"](X), out["net"].eval()(X))
 
 
-def test_sweep_round_trip_keeps_rows_and_histories(sample, tmp_path):
-    sweep = run_sweep(*sample, make_grid(lr=[0.1, 0.3], num_epochs=1, batch_size=64), verbose=False)
+@pytest.fixture(scope="module")
+def sweep(sample):
+    return run_sweep(*sample, make_grid(lr=[0.1, 0.3], num_epochs=1, batch_size=64), verbose=False)
+
+
+def test_sweep_round_trip_keeps_rows_and_histories(sweep, tmp_path):
     sweep.save(tmp_path)
     back = SweepResult.load(tmp_path)
     assert back.rows == sweep.rows and [h.test_acc for h in back.histories] == [h.test_acc for h in sweep.histories]
+
+
+def test_a_sweep_csv_missing_its_last_row_trains_again(sweep, results, capsys):
+    calls = []
+    run = lambda: calls.append(1) or sweep  # noqa: E731
+    store.stored("sweep", {}, run, SweepResult.save, SweepResult.load)
+    csv = next(results.iterdir()) / "sweep.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:-1]))
+    back = store.stored("sweep", {}, run, SweepResult.save, SweepResult.load)
+    assert len(calls) == 2 and len(back.rows) == 2
+    assert "sweep.csv has" in capsys.readouterr().out
