@@ -6,6 +6,7 @@
         open_notebook(page, url, "notebooks/05_hyperparameter_sweeps.ipynb")
         state = run_all(page)                           # {"kernel", "counts", "errors"}
         assert not state["errors"]
+        page.screenshot(path=str(artifact("05.png")))     # test-artifacts/05.png (git-ignored)
         shutdown_kernel(page)
 
 ``lab_server`` serves ``work_dir`` (put *copies* of notebooks there: JupyterLab may write to what it
@@ -14,7 +15,8 @@ fetching, no autosave) and the given environment variables added for its kernels
 picks its own free port, so two test sessions never share one. ``chromium`` is Debian's
 ``/usr/bin/chromium`` driven by Playwright with flags for a container (no sandbox, no GPU, no
 background networking); Playwright's sync API allows one ``chromium()`` at a time per process, so
-a test module shares one (a module-scoped fixture) among its tests.
+a test module shares one (a module-scoped fixture) among its tests. Screenshots go to
+``test-artifacts/`` (git-ignored, see :func:`artifact`): no browser test writes into tracked files.
 """
 
 import json
@@ -30,6 +32,7 @@ from typing import Iterator
 
 import pytest
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  #: git-ignored
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -69,6 +72,13 @@ def require_browser() -> None:
         if os.environ.get("LENET_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser test required (LENET_REQUIRE_BROWSER=1) but {reason}")
         pytest.skip(reason)
+
+
+def artifact(name: str) -> Path:
+    """Where a test keeps the file ``name`` (a screenshot, a log): ``test-artifacts/name``, a
+    git-ignored folder that is created on first use."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
 
 
 def free_port() -> int:

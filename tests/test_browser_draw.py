@@ -12,11 +12,11 @@ LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
 import json
 from pathlib import Path
 
-from lab import chromium, lab_server, new_page, open_notebook, require_browser, run_all, shutdown_kernel
+from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
+                 shutdown_kernel)
 from lenet_utils.receptive import receptive_field
 from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES, GRIDS
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CELLS = ["from lenet_utils.widgets.draw import DrawDigit", "DrawDigit()"]
 UNIT = ("c3", 7, 3, 4)  # C3 map 7 reads S2 maps 1-4
 
@@ -96,8 +96,7 @@ def test_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         outside = page.evaluate(PIXEL, [".lenet-seen", 0, 0])
         assert inside[0] > inside[2] and inside[0] >= 100, f"no orange wash in the field: {inside}"
         assert max(outside[:3]) < 30, f"outside the field should stay dark: {outside}"
-        ARTIFACTS.mkdir(exist_ok=True)
         page.locator(".lenet-draw-canvas").last.locator("xpath=ancestor::div[contains(@class,"
                                                         "'jp-OutputArea')][1]").screenshot(
-            path=str(ARTIFACTS / "draw_digit.png"))
+            path=str(artifact("draw_digit.png")))
         shutdown_kernel(page)

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab import chromium, lab_server, new_page, open_notebook, require_browser, run_all, shutdown_kernel
+from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
+                 shutdown_kernel)
 from lenet_utils.models import LeNet5
 from lenet_utils.weights import load_lenet5, prepare
 from lenet_utils.widgets.stepper import conv_step, sample_digit
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 START = 14 * 28 + 6  # row 14, col 6: the window lies on the digit's strokes
 CELLS = [
     "from lenet_utils.data import SAMPLE_DIR, load_data\n"
@@ -108,7 +108,7 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         played = _text(page, sums)
         row, col = _check_sum(played, net, x)
         assert row * 28 + col > START + 3, f"Play did not move the window: {played}"
-        page.locator(".lenet-conv-stepper").first.screenshot(path=str(_artifact("stepper.png")))
+        page.locator(".lenet-conv-stepper").first.screenshot(path=str(artifact("stepper.png")))
 
         # The watch widget starts paused before the first batch.
         status = ".lenet-watch-status"
@@ -130,12 +130,7 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         assert _counter(page)[0] == held, "Pause did not hold the run"
         page.locator(".lenet-watch-step").last.click()
         _wait_text(page, status, rf"batch {held + 1} of {TOTAL}.*\(paused\)")
-        page.locator(".lenet-watch").last.screenshot(path=str(_artifact("watch_paused.png")))
+        page.locator(".lenet-watch").last.screenshot(path=str(artifact("watch_paused.png")))
         page.locator(".lenet-watch-resume").last.click()
         _wait_text(page, status, rf"batch {TOTAL} of {TOTAL}.*\(finished\)", timeout_s=120)
         shutdown_kernel(page)
-
-
-def _artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS / name
