@@ -15,7 +15,7 @@ from PIL import Image
 from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.models import make_lenet
-from lenet_utils.train import make_optimizer
+from lenet_utils.train import divergence_message, make_optimizer
 from lenet_utils.widgets import panel as panel_module
 from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, LivePicture, PanelRun, TrainingPanel, draw_runs,
                                        interval_losses, run_label)
@@ -146,10 +146,20 @@ def test_a_too_large_learning_rate_is_drawn_and_labelled_as_diverged(panel):
     panel.lr.value = 10.0
     run = panel.runs[-1]
     assert run.history.status == "diverged" and run.diverged_at > 0
-    assert "diverged after about" in panel.result.value and math.isnan(run.test_acc)
+    how = "became NaN/inf" if "loss became" in run.history.message else "exploded"
+    assert f"checkpoint after {run.diverged_at:,} examples (the loss {how})" in panel.result.value
+    assert math.isnan(run.test_acc)
     assert "training" not in panel.result.value.lower()  # the browser test waits for it to go
     assert run_label(run, ["lr"]) == f"run {run.number}: lr 10 (diverged)"
     assert "diverged" in panel.table.value
+
+
+def test_the_diverged_line_names_the_rule_that_fired():
+    """It used to say "NaN/inf" also when the loss exploded to a finite value past the limit."""
+    history = History(label="x", device="cpu", status="diverged",
+                      message=divergence_message(1e5, 10, 10.0, "in epoch 1"))
+    run = PanelRun(1, dict(DEFAULTS), history, seconds=0.1, diverged_at=64)
+    assert "(the loss exploded)" in run.result() and "NaN" not in run.result()
 
 
 def test_set_moves_several_controls_with_one_run(panel):

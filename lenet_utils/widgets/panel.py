@@ -130,8 +130,9 @@ class PanelRun:
         """The finished run in one line (the panel's result line)."""
         head = f"Run {self.number} ({self.describe()}): "
         if self.history.status == "diverged":
-            return head + (f"diverged after about {self.diverged_at or 0:,} examples (the loss blew up "
-                           f"to NaN/inf), test acc n/a: the learning rate is too large")
+            how = "became NaN/inf" if "loss became" in self.history.message else "exploded"
+            return head + (f"diverged: train_ch6 stopped it at the checkpoint after {self.diverged_at or 0:,} "
+                           f"examples (the loss {how}), test acc n/a: the learning rate is too large")
         if self.history.status == "failed":
             return head + (f"failed after {self.examples:,} examples with {self.error}. Move a control "
                            f"to try again; panel.wait() raises the error")
