@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import whole_number
 from .shapes import ShapeError, conv_out, pool_out
 
 __all__ = [
@@ -347,8 +348,7 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
              "kernel_size": kernel_size, "channels[0]": channels[0], "channels[1]": channels[1],
              "hidden[0]": hidden[0], "hidden[1]": hidden[1]}
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        whole_number(name, value)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout is a probability in [0, 1), got {dropout!r}.")
     if padding is None:

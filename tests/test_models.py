@@ -226,12 +226,12 @@ def test_make_lenet_channels_kernel_size_and_width():
 @pytest.mark.parametrize("kwargs, message", [
     ({"channels": (6,)}, "channels and hidden are pairs"),
     ({"hidden": 84}, "channels and hidden are pairs"),
-    ({"channels": (6, 0)}, r"channels\[1\] must be a positive int, got 0"),
+    ({"channels": (6, 0)}, r"channels\[1\]=0 is not valid: it must be a whole number >= 1"),
     ({"kernel_size": 15}, "too small for LeNet's two 15x15 convolutions"),
     ({"activation": "swish"}, "unknown activation 'swish'; choose one of sigmoid, tanh"),
     ({"pool": "median"}, "unknown pool 'median'; choose one of avg, max"),
     ({"dropout": 1.0}, "dropout is a probability"),
-    ({"in_channels": 0}, "in_channels must be a positive int"),
+    ({"in_channels": 0}, "in_channels=0 is not valid"),
     ({"image_size": 8}, "image_size=8 with padding=2 is too small"),
 ])
 def test_make_lenet_rejects_bad_settings(kwargs, message):
