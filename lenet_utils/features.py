@@ -152,16 +152,22 @@ def _connection_label(module: nn.Module) -> str:
     return "Gaussian\nconnections" if kind == "RBFOutput" else "full\nconnection"
 
 
-def architecture_figure(net: nn.Sequential, input_shape: tuple[int, ...], title: str | None = None) -> Figure:
+def architecture_figure(net: nn.Sequential, input_shape: tuple[int, ...], title: str | None = None,
+                        input_image: torch.Tensor | None = None) -> Figure:
     """Draw a network in the style of the LeNet-5 paper's Figure 2, from a real trace: feature maps
     as stacks of squares (side proportional to their size), vectors as columns, with the layer names,
-    ``channels@height×width`` and the kind of connection between stages."""
+    ``channels@height×width`` and, under each arrow, the kind of connection between stages. An
+    ``input_image`` (H x W or 1 x H x W, ink high) is drawn in the input box.
+
+        architecture_figure(LeNet5(output="rbf"), (1, 1, 32, 32), input_image=sample_digit()[0])
+    """
     modules = dict(net.named_modules())
     stages = [("INPUT", tuple(input_shape[1:]), None)]
     for row in trace(net, input_shape):
         if row.type in _STAGES:
             stages.append((row.name.upper(), row.output_shape[1:], modules[row.name]))
-    fig, ax = plt.subplots(figsize=(1.45 * len(stages) + 0.6, 3.6))
+    gap = 1.0  # room between stages for an arrow and its label
+    fig, ax = plt.subplots(figsize=(1.8 * len(stages) + 0.6, 3.4))
     x, biggest = 0.0, max(s[1][-1] for s in stages if len(s[1]) == 3)
     for i, (name, shape, module) in enumerate(stages):
         if len(shape) == 3 and shape[-1] > 1:
@@ -172,6 +178,11 @@ def architecture_figure(net: nn.Sequential, input_shape: tuple[int, ...], title:
                 ax.add_patch(Rectangle((x + 0.07 * k, 0.07 * k - side / 2), side, side,
                                        facecolor="#dbe8f6" if k < sheets - 1 else "#9ec3ea",
                                        edgecolor="#1f4e79", linewidth=0.8))
+            if i == 0 and input_image is not None:
+                ax.imshow(input_image.detach().reshape(shape[1:]).cpu().numpy(), cmap="gray_r", zorder=3,
+                          extent=(x, x + side, -side / 2, side / 2), interpolation="nearest")
+                ax.add_patch(Rectangle((x, -side / 2), side, side, fill=False, edgecolor="#1f4e79",
+                                       linewidth=0.8, zorder=4))
             width = side + 0.07 * (sheets - 1)
             label = f"{c}@{shape[1]}×{shape[2]}"
         else:
@@ -181,17 +192,17 @@ def architecture_figure(net: nn.Sequential, input_shape: tuple[int, ...], title:
             ax.add_patch(Rectangle((x, -height / 2), width, height, facecolor="#f6dfb4",
                                    edgecolor="#8a5a00", linewidth=0.8))
             label = f"{n}"
-        ax.text(x + width / 2, 1.38, name, ha="center", va="bottom", fontsize=9, fontweight="bold")
-        ax.text(x + width / 2, 1.2, label, ha="center", va="bottom", fontsize=8)
-        if module is not None:
-            ax.text(x - 0.3, -1.2 - 0.32 * (i % 2), _connection_label(module), ha="center", va="top",
-                    fontsize=7, color="#444444")
+        ax.text(x + width / 2, 1.38, name, ha="center", va="bottom", fontsize=10, fontweight="bold")
+        ax.text(x + width / 2, 1.2, label, ha="center", va="bottom", fontsize=9)
+        if module is not None:  # the connection that made this stage, under the arrow into it
+            ax.text(x - gap / 2, -0.12, _connection_label(module), ha="center", va="top",
+                    fontsize=8.5, color="#333333", linespacing=1.1)
         if i + 1 < len(stages):
-            ax.annotate("", xy=(x + width + 0.52, 0), xytext=(x + width + 0.08, 0),
+            ax.annotate("", xy=(x + width + gap - 0.1, 0), xytext=(x + width + 0.1, 0),
                         arrowprops=dict(arrowstyle="-|>", color="#777777"))
-        x += width + 0.6
-    ax.set_xlim(-0.4, x - 0.2)
-    ax.set_ylim(-2.0, 1.75)
+        x += width + gap
+    ax.set_xlim(-0.2, x - gap + 0.2)
+    ax.set_ylim(-1.05, 1.75)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:

@@ -66,3 +66,19 @@ def test_pictures_draw_the_right_things():
     assert {"INPUT", "C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT", "6@28×28", "16@5×5", "84"} <= texts
     texts = {t.get_text() for t in architecture_figure(make_lenet(), (1, 1, 28, 28)).axes[0].texts}
     assert {"CONV1", "6@28×28", "POOL2", "16@5×5", "FC3"} <= texts
+
+
+def test_architecture_figure_labels_each_arrow_on_one_line_and_draws_the_input():
+    """Each connection's label sits right under its arrow, all at one height; the paper's F6 -> output
+    is 'Gaussian connections'; an input image is drawn in the input box."""
+    fig = architecture_figure(LeNet5(output="rbf"), (1, 1, 32, 32), input_image=torch.rand(1, 32, 32))
+    ax = fig.axes[0]
+    arrows = sorted((a.xy[0], a.xyann[0]) for a in ax.texts if hasattr(a, "arrow_patch") and a.arrow_patch)
+    labels = [t for t in ax.texts if "\n" in t.get_text()]
+    assert [t.get_text() for t in labels][-1] == "Gaussian\nconnections"
+    assert len(labels) == len(arrows) == 7
+    assert len({t.get_position()[1] for t in labels}) == 1  # one line, not staggered
+    for text, (head, tail) in zip(sorted(labels, key=lambda t: t.get_position()[0]), arrows):
+        assert tail < text.get_position()[0] < head  # under its own arrow
+    assert len(ax.images) == 1
+    assert len(architecture_figure(LeNet5(), (1, 1, 32, 32)).axes[0].images) == 0
