@@ -9,9 +9,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import matplotlib
+import numpy as np
+
 from lenet_utils.models import C3_TABLE, LeNet5
-from lenet_utils.weights import prepare
-from lenet_utils.widgets.stepper import C3Stepper, ConvStepper, PoolStepper, c3_step, conv_step, pool_step, sample_digit
+from lenet_utils.weights import INPUT_BACKGROUND, INPUT_INK, prepare
+from lenet_utils.widgets import stepper as stepper_module
+from lenet_utils.widgets.saved_picture import colour_bar, with_colour_bar
+from lenet_utils.widgets.stepper import (POOLINGS, C3Stepper, ConvStepper, PoolStepper, c3_step, conv_step, pool_step,
+                                         sample_digit)
+
+OUTPUT_AREA = (1100, 760)  # px: what a widget may fill in the notebook (RULES.md)
+CONTROLS_PX = 90  # px: the two rows of controls above a stepper's picture (Play and map; row and column)
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +75,15 @@ def test_conv_stepper_shows_the_sum_and_builds_the_conv2d_map(net, digit):
     expected = F.conv2d(prepare(digit)[None], net.c1.weight, net.c1.bias)[0, 2].detach()
     bias = float(net.c1.bias[2])
     for k in (0, 41, 400, 783):
-        stepper.position.value = k
         r, c = divmod(k, 28)
-        assert stepper.row_col == (r, c)
+        stepper.row.value, stepper.col.value = r, c
+        assert stepper.row_col == (r, c) and stepper.play.value == k
         assert stepper.shown_sum == pytest.approx(float(expected[r, c]) - bias, abs=1e-4)
         assert f"sum of the 25 products = {stepper.result.total:.4f}" in stepper.view.value
         built = stepper.feature_map
         assert built.view(-1)[k + 1:].isnan().all(), "positions not yet visited must stay blank"
         torch.testing.assert_close(built.view(-1)[:k + 1], expected.view(-1)[:k + 1], rtol=0, atol=1e-5)
-    stepper.position.value = 5  # moving back blanks the later positions again
+    stepper.row.value, stepper.col.value = 0, 5  # moving back blanks the later positions again
     assert stepper.feature_map.isnan().sum() == 784 - 6
 
 
@@ -90,7 +99,7 @@ def test_c3_partial_sums_equal_lenet5_c3(net, digit):
                              for q in range(10)] for r in range(10)])
         torch.testing.assert_close(got, expected[o], rtol=0, atol=1e-5)
     stepper.choice.value = 13
-    stepper.position.value = 57
+    stepper.row.value, stepper.col.value = 5, 7
     result = stepper.result
     assert result.in_maps == C3_TABLE[13] and len(result.partials) == len(C3_TABLE[13])
     assert result.output == pytest.approx(float(expected[13, 5, 7]), abs=1e-5)
@@ -111,24 +120,131 @@ def test_pooling_values_equal_torch_pooling_and_s2(net, digit):
                 assert p.average == pytest.approx(float(avg[c, r, q]), abs=1e-6)
                 assert p.maximum == pytest.approx(float(mx[c, r, q]), abs=1e-6)
                 assert p.subsampled == pytest.approx(float(s2[c, r, q]), abs=1e-5)
-    stepper = PoolStepper(net=net, image=digit, channel=4, position=14 * 6 + 9)
+    stepper = PoolStepper(net=net, image=digit, channel=4, row=6, col=9)
     assert stepper.result.subsampled == pytest.approx(float(s2[4, 6, 9]), abs=1e-5)
     assert stepper.shown_sum == pytest.approx(float(avg[4, 6, 9]) * 4, abs=1e-4)
     with pytest.raises(ValueError, match="grid of windows"):
         pool_step(c1[0, 0], 14, 0)
 
 
-def test_widgets_refuse_a_position_off_the_slider(net, digit):
-    with pytest.raises(ValueError, match=r"position must lie in 0\.\.99"):
-        C3Stepper(net=net, image=digit, position=100)
+def test_widgets_refuse_a_position_off_the_sliders(net, digit):
+    with pytest.raises(ValueError, match=r"row must be an int in 0\.\.9 \(10x10 positions\), got 10"):
+        C3Stepper(net=net, image=digit, row=10)
+    with pytest.raises(ValueError, match=r"col must be an int in 0\.\.13"):
+        PoolStepper(net=net, image=digit, col=-1)
     with pytest.raises(ValueError, match=r"map must be one of \[0, 1, 2, 3, 4, 5\], got 6"):
         ConvStepper(net=net, image=digit, channel=6)
     with pytest.raises(ValueError, match="one 32x32 digit"):
         ConvStepper(net=net, image=torch.zeros(1, 28, 28))
+    with pytest.raises(ValueError, match=r"pooling must be one of \['average', 'max', 'subsampling'\]"):
+        PoolStepper(net=net, image=digit, pooling="min")
+
+
+def test_row_and_column_sliders_and_play_walking_row_by_row(net, digit):
+    stepper = ConvStepper(net=net, image=digit, row=3, col=27)
+    assert stepper.row_col == (3, 27) and stepper.play.value == 3 * 28 + 27
+    assert (stepper.play.min, stepper.play.max) == (0, 28 * 28 - 1)
+    stepper.play.value += 1  # what one tick of Play does: the end of a row leads to the next row
+    assert (stepper.row.value, stepper.col.value) == (4, 0)
+    assert "position (row 4, col 0)" in stepper.view.value
+    stepper.col.value = 9  # a slider moves Play's count with it, so Play goes on from there
+    assert stepper.play.value == 4 * 28 + 9
+    stepper.row.value = 20
+    assert stepper.play.value == 20 * 28 + 9 and stepper.row_col == (20, 9)
+
+
+@pytest.mark.parametrize("make", [ConvStepper, C3Stepper, PoolStepper])
+def test_sliders_are_wide_enough_to_pick_each_row_and_column(net, digit, make):
+    stepper = make(net=net, image=digit)
+    rows, cols = stepper.grid
+    for slider, count in ((stepper.row, rows), (stepper.col, cols)):
+        assert (slider.min, slider.max) == (0, count - 1)
+        assert int(slider.layout.width.removesuffix("px")) >= 300
+
+
+def _png(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_each_stepper_fits_the_output_area_at_its_natural_size(net, digit):
+    steppers = [ConvStepper(net=net, image=digit, row=27, col=27), PoolStepper(net=net, image=digit, row=13, col=13)]
+    steppers += [C3Stepper(net=net, image=digit, out_map=o, row=9, col=9) for o in range(16)]  # up to 6 S2 maps read
+    for stepper in steppers:
+        live = _png(stepper.panels.value)  # the picture above the text, shown at its own size
+        assert stepper.panels.layout.width == f"{live.width}px" and stepper.panels.layout.height == f"{live.height}px"
+        saved = _png(stepper.snapshot())  # the same picture with the text below it
+        assert saved.width <= OUTPUT_AREA[0] and saved.height <= OUTPUT_AREA[1] - CONTROLS_PX, saved.size
+        assert saved.width >= live.width and saved.height > live.height
+        controls = sum(int(w.layout.width.removesuffix("px")) for w in (stepper.row, stepper.col))
+        assert controls <= OUTPUT_AREA[0]
+
+
+def test_colour_bar_shows_the_colours_and_ends_of_its_range():
+    bar = np.asarray(colour_bar(-0.5, 2.0, "RdBu_r", 100))
+    cmap = matplotlib.colormaps["RdBu_r"]
+    assert bar.shape[0] == 100 and bar.shape[1] > 12 + 20  # the strip and its labels
+    for y in (1, 50, 79, 98):  # vmax at the top, vmin at the bottom, 0 a fifth of the way up (y = 79)
+        np.testing.assert_allclose(bar[y, 6], np.array(cmap(1 - y / 99)[:3]) * 255, atol=3)
+    with pytest.raises(ValueError, match="vmax > vmin"):
+        colour_bar(1.0, 1.0, "gray", 100)
+
+
+def _bars(monkeypatch, make) -> list[tuple[float, float]]:
+    """The (vmin, vmax) of every colour bar drawn while ``make()`` draws its widget once."""
+    ranges = []
+
+    def spy(real):
+        def bar(*args, **kwargs):
+            # colour_bar(lo, hi, ...) and with_colour_bar(img, lo, hi, ...)
+            lo, hi = args[:2] if real is colour_bar else args[1:3]
+            ranges.append((round(lo, 4), round(hi, 4)))
+            return real(*args, **kwargs)
+        return bar
+
+    monkeypatch.setattr(stepper_module, "colour_bar", spy(colour_bar))
+    monkeypatch.setattr(stepper_module, "with_colour_bar", spy(with_colour_bar))
+    make()
+    return ranges
+
+
+def test_every_heat_map_has_a_colour_bar_with_its_range(net, digit, monkeypatch):
+    x = prepare(digit)[0]
+    conv_map = F.conv2d(x[None, None], net.c1.weight[2:3], net.c1.bias[2:3])[0, 0]
+    kernel = float(net.c1.weight[2].abs().max())
+    window = x[14:19, 10:15] * net.c1.weight[2, 0]
+    got = _bars(monkeypatch, lambda: ConvStepper(net=net, image=digit, channel=2, row=14, col=10))
+    assert len(got) == 5  # input, map so far, window, kernel, products
+    for lo, hi in [(INPUT_BACKGROUND, INPUT_INK), (-float(conv_map.abs().max()), float(conv_map.abs().max())),
+                   (-kernel, kernel), (-float(window.abs().max()), float(window.abs().max()))]:
+        assert (round(lo, 4), round(hi, 4)) in got
+
+    act = float(net.s2_act.A)
+    got = _bars(monkeypatch, lambda: C3Stepper(net=net, image=digit, out_map=15))
+    c3_kernel = float(net.c3.full_weight()[15].abs().max())
+    tanh, kernels = (round(-act, 4), round(act, 4)), (round(-c3_kernel, 4), round(c3_kernel, 4))
+    assert len(got) == 4 and got[:3] == [tanh, tanh, kernels]  # S2 maps, windows, kernels, products
+
+    got = _bars(monkeypatch, lambda: PoolStepper(net=net, image=digit, pooling="max"))
+    assert got == [(round(-act, 4), round(act, 4))] * 3  # C1 map, window and max-pooled map share the tanh's range
+
+
+@pytest.mark.parametrize("pooling", sorted(POOLINGS))
+def test_pool_stepper_builds_the_pooled_map_so_far(net, digit, pooling):
+    c1 = net.c1_act(net.c1(prepare(digit)[None])).detach()
+    expected = {"average": F.avg_pool2d(c1, 2), "max": F.max_pool2d(c1, 2), "subsampling": net.s2(c1)}[pooling][0, 3]
+    stepper = PoolStepper(net=net, image=digit, channel=3, row=5, col=8, pooling=pooling)
+    built = stepper.pooled_map
+    visited = 5 * 14 + 8 + 1
+    torch.testing.assert_close(built.view(-1)[:visited], expected.detach().view(-1)[:visited], rtol=0, atol=1e-5)
+    assert built.view(-1)[visited:].isnan().all(), "windows not yet pooled must stay blank"
+    assert f"the map on the right shows {POOLINGS[pooling]}" in stepper.summary()
+    before = stepper.snapshot()
+    stepper.pooling.value = next(p for p in POOLINGS if p != pooling)
+    assert stepper.snapshot() != before, "the picture must show the chosen pooling's map"
 
 
 def test_each_widget_carries_a_picture_of_its_state(net, digit):
-    for stepper in (ConvStepper(net=net, image=digit, position=300), C3Stepper(net=net, image=digit),
+    for stepper in (ConvStepper(net=net, image=digit, row=10, col=20), C3Stepper(net=net, image=digit),
                     PoolStepper(net=net, image=digit)):
         bundle = stepper.picture_bundle()
         assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ""  # hidden in JupyterLab
@@ -136,12 +252,12 @@ def test_each_widget_carries_a_picture_of_its_state(net, digit):
         picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
         assert picture.width > 200 and picture.height > 100
         before = stepper.snapshot()
-        stepper.position.value += 1
+        stepper.col.value += 1
         assert stepper.snapshot() != before, "the picture must follow the widget's state"
 
 
 def test_default_stepper_uses_the_shipped_weights_and_a_real_digit():
-    stepper = ConvStepper(position=14 * 28 + 14)
+    stepper = ConvStepper(row=14, col=14)
     image, _ = sample_digit()
     from lenet_utils.weights import load_lenet5
 
@@ -155,5 +271,5 @@ def test_making_the_widgets_leaves_the_learners_random_numbers_alone():
     expected = torch.rand(3)
     torch.manual_seed(123)
     for stepper in (ConvStepper(), C3Stepper(), PoolStepper()):
-        stepper.position.value += 1
+        stepper.play.value += 1
     assert torch.equal(torch.rand(3), expected)
