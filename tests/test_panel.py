@@ -5,20 +5,26 @@ working. Runs on the bundled sample (hermetic)."""
 import base64
 import io
 import math
+import re
 import threading
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import rgb_to_hsv, to_hex, to_rgb
+from matplotlib.text import Text
 from PIL import Image
 
 from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
+from lenet_utils.mode import QUICK_TRAIN_SIZE
 from lenet_utils.models import make_lenet
 from lenet_utils.train import divergence_message, make_optimizer
 from lenet_utils.widgets import panel as panel_module
-from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, LivePicture, PanelRun, TrainingPanel, draw_runs,
-                                       interval_losses, run_label)
+from lenet_utils.widgets.panel import (DEFAULTS, MIN_TEXT_PX, PICTURE_PX, RUNS_SHOWN, LivePicture, PanelRun,
+                                       TrainingPanel, draw_runs, example_sizes, interval_losses, run_label, run_style)
 
 PNG = b"\x89PNG"
 
@@ -81,10 +87,11 @@ def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
     assert nets[-1]["xavier"] is False and nets[-2]["xavier"] is True
     panel.pool.value = "max"
     panel.batch_size.value = 64
-    panel.examples.value = 5_000
+    panel.examples.value = 500
     assert len(panel.runs) == 8 and len(calls) == 7
     assert panel.runs[-1].settings == {"lr": pytest.approx(0.3), "activation": "tanh", "optimizer": "adam",
-                                       "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 5_000}
+                                       "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 500}
+    assert panel.runs[-1].examples == 500
     assert all(c["stop"] is not None and c["on_point"] is not None and c["init"] is False for c in calls)
     assert nets[-1]["activation"] == "tanh" and nets[-1]["pool"] == "max"
 
@@ -109,7 +116,7 @@ def test_fused_optimizers_take_the_same_steps_as_the_plain_ones(name):
 def test_the_curves_redraw_while_a_run_trains():
     sample = load_data("fashion-mnist", 32, train_size=3000, test_size=200, device="cpu", root=SAMPLE_DIR,
                        verbose=False)
-    p = TrainingPanel(sample, background=False, start=False, redraw_every=0, examples=5_000)
+    p = TrainingPanel(sample, background=False, start=False, redraw_every=0, examples=2_500)
     pictures, results = [], []
     p.curves.observe(lambda change: pictures.append(change["new"]), names="value")
     p.result.observe(lambda change: results.append(change["new"]), names="value")
@@ -250,6 +257,7 @@ def test_a_move_cancels_the_run_in_progress_before_its_next_batch(data, monkeypa
     ({"init": "kaiming"}, "init must be one of"),
     ({"batch_size": 100}, "batch_size must be one of"),
     ({"lr": 50.0}, "between 0.001 and 10"),
+    ({"examples": 5_000}, r"examples must be one of 500, 640 \(sizes up to the 640 training images"),
     ({"num_epochs": 3}, "Unknown setting num_epochs"),
 ])
 def test_bad_starting_values_are_rejected(data, kwargs, message):
@@ -309,7 +317,8 @@ def test_css_classes_for_browser_tests(panel):
     for widget, css in ((panel.lr, "lenet-lr"), (panel.activation, "lenet-activation"),
                         (panel.optimizer, "lenet-optimizer"), (panel.init, "lenet-init"),
                         (panel.note, "lenet-note"), (panel.result, "lenet-result"), (panel.curves, "lenet-curves"),
-                        (panel.table, "lenet-runs"), (panel.clear_button, "lenet-clear")):
+                        (panel.table, "lenet-runs"), (panel.clear_button, "lenet-clear"),
+                        (panel.examples, "lenet-examples"), (panel.rerun_button, "lenet-rerun")):
         assert css in widget._dom_classes
     assert [label for label, _ in panel.activation.options] == ["sigmoid", "tanh", "ReLU"]
     assert panel.lr.readout_format == ".2g" and (panel.lr.min, panel.lr.max) == (-3, 1)
@@ -412,3 +421,186 @@ def test_a_learning_rate_off_the_slider_is_clamped_with_a_note(panel):
     assert len(panel.runs) == runs and "1e-06" in panel.note.value
     panel.lr.value = 0.2
     assert panel.note.value == ""
+
+
+# ---------------------------------------------------------------- a picture a learner can read
+
+def chance_runs(count: int = RUNS_SHOWN, first: int = 96) -> list[PanelRun]:
+    """``count`` runs that sit on the guessing line the whole way (as sigmoid at lr 0.1 and a dead
+    ReLU do) and end at the same point, every setting differing between them (the longest legend)."""
+    settings = [dict(activation="sigmoid", optimizer="adam", lr=0.001, init="pytorch", pool="avg", batch_size=256),
+                dict(activation="tanh", optimizer="sgd", lr=0.0013, init="xavier", pool="max", batch_size=128),
+                dict(activation="relu", optimizer="adam", lr=10.0, init="pytorch", pool="avg", batch_size=16),
+                dict(activation="sigmoid", optimizer="sgd", lr=0.9, init="xavier", pool="max", batch_size=32),
+                dict(activation="tanh", optimizer="adam", lr=1.0, init="pytorch", pool="avg", batch_size=64)]
+    return [PanelRun(first + i, {**s, "examples": 60_000 - i}, seconds=1.0,
+                     history=History(points=[Point(k / 12, 5_000 * k, math.log(10), 0.1, 0.1) for k in range(1, 13)]))
+            for i, s in zip(range(count), settings)]
+
+
+def drawn(earlier: list[PanelRun], current: PanelRun | None):
+    """The panel's figure for these runs, drawn, and its renderer (for sizes in pixels)."""
+    fig, _ = panel_module._runs_figure(earlier, current)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return fig, canvas.get_renderer()
+
+
+def shown_texts(fig) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_the_guessing_lines_are_named_in_the_legend_where_no_curve_covers_them():
+    runs = chance_runs()
+    fig, renderer = drawn(runs[:-1], runs[-1])
+    ax_loss, ax_acc = fig.axes
+    assert not [t.get_text() for ax in fig.axes for t in ax.texts if "guess" in t.get_text()], \
+        "a label inside the axes sits under the curves on the guessing line"
+    legend = ax_acc.get_legend()
+    assert any("guessing" in t.get_text() and "ln 10" in t.get_text() for t in legend.get_texts())
+    box = legend.get_window_extent(renderer)
+    assert all(not box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+    assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1), \
+        "the longest legend (every setting differs) must fit in the picture"
+
+
+@pytest.mark.parametrize("case", ["no run", "five runs on the guessing line", "a diverged run"])
+def test_every_text_of_the_picture_is_at_least_11_px_at_1_to_1(case):
+    runs = chance_runs()
+    if case == "a diverged run":
+        runs[-1].history.status, runs[-1].diverged_at = "diverged", 320
+    earlier, current = ([], None) if case == "no run" else (runs[:-1], runs[-1])
+    fig, _ = drawn(earlier, current)
+    texts = shown_texts(fig)
+    assert len(texts) >= 10  # titles, axis labels, ticks (and the legend, the end labels)
+    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() * fig.dpi / 72 < MIN_TEXT_PX]
+    assert not small, f"text under {MIN_TEXT_PX} px: {small}"
+    png = draw_runs(earlier, current)
+    assert Image.open(io.BytesIO(png)).size == PICTURE_PX == tuple(round(v) for v in fig.bbox.size), \
+        "the PNG holds the figure at its own dpi, so a point of text is dpi/72 pixels of it"
+
+
+def test_the_picture_is_shown_at_its_own_size_and_the_panel_fits_1100_px(panel):
+    width, height = Image.open(io.BytesIO(panel.curves.value)).size
+    assert (width, height) == PICTURE_PX and width <= 1100
+    assert panel.curves.layout.width == f"{width}px", "set to the PNG's width, the browser never stretches it"
+    assert panel.curves.layout.max_width == "100%"
+    assert Image.open(io.BytesIO(panel.snapshot())).size == (width, height)
+
+    def px(widget) -> int:  # the width a widget asks for: its own, or its children's side by side or stacked
+        if (widget.layout.width or "").endswith("px"):
+            return int(widget.layout.width[:-2])
+        widths = [px(child) for child in getattr(widget, "children", ())]
+        return sum(widths) if isinstance(widget, widgets.HBox) else max(widths, default=0)
+
+    assert 880 <= px(panel.ui.children[1]) <= 1100, "the controls' three columns fit beside each other"
+
+
+def test_runs_on_top_of_each_other_keep_their_own_look_and_label():
+    runs = chance_runs()
+    fig, renderer = drawn(runs[:-1], runs[-1])
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_label().startswith("run")]
+        assert len(lines) == RUNS_SHOWN
+        assert len({line.get_marker() for line in lines}) == len({to_hex(line.get_color()) for line in lines}) \
+            == len({str(run_style(r, r is runs[-1])["ls"]) for r in runs}) == RUNS_SHOWN, \
+            "each run needs a marker and dashes of its own, not only a colour"
+        labels = [t for t in ax.texts if t.get_visible() and t.get_text().startswith("run ")]
+        assert sorted(t.get_text() for t in labels) == sorted(f"run {r.number}" for r in runs)
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)], \
+            "runs ending at the same point need end labels that do not cover each other"
+        assert all(ax.get_window_extent(renderer).contains(b.x1 - 1, b.y1 - 1) for b in boxes)
+
+
+def test_the_newest_run_is_drawn_in_a_strong_colour_and_older_ones_lighter():
+    runs = chance_runs()
+    fig, _ = drawn(runs[:-1], runs[-1])
+    lines = {line.get_label().split(":")[0]: line for line in fig.axes[0].get_lines()
+             if line.get_label().startswith("run")}
+    newest = lines.pop(f"run {runs[-1].number}")
+    h, saturation, value = rgb_to_hsv(to_rgb(newest.get_color()))
+    assert saturation >= 0.6 and value >= 0.5, f"the newest run is {to_hex(newest.get_color())}, not a strong colour"
+    assert newest.get_linewidth() > max(line.get_linewidth() for line in lines.values())
+    older = [rgb_to_hsv(to_rgb(line.get_color())) for line in lines.values()]
+    assert all(0.2 <= s < saturation and v >= value for _, s, v in older), "older runs: lighter, but not grey"
+    hues = sorted([h, *(hh for hh, _, _ in older)])
+    assert min(b - a for a, b in zip(hues, hues[1:])) > 0.04, "every run shown has a hue of its own"
+    colour = (np.array(to_rgb(newest.get_color())) * 255).round()
+    assert (np.abs(pixels(draw_runs(runs[:-1], runs[-1])) - colour).max(axis=2) < 2).sum() > 300, \
+        "the PNG shows the newest run in its colour"
+
+
+def test_the_live_picture_labels_the_running_run_where_it_ends_now():
+    earlier, current = chance_runs(2)
+    current.history.points, points = [], current.history.points
+    live = LivePicture([earlier], current, budget=60_000)
+    live.png()
+    current.history.points.extend(points[:6])
+    half = live.png()
+    _, label, _ = live._parts[0]
+    assert label.get_visible() and label.get_text() == f"run {current.number}"
+    assert label.get_position()[0] == points[5].examples
+    current.history.points.extend(points[6:])
+    assert np.abs(pixels(live.png()) - pixels(draw_runs([earlier], current))).mean() < 0.1
+    assert not np.array_equal(pixels(half), pixels(live.png()))
+
+
+def test_examples_per_run_offers_what_the_training_set_holds():
+    assert list(example_sizes(60_000).items())[-1] == ("60,000 (all)", 60_000)
+    assert list(example_sizes(60_000).values())[:-1] == [500, 1_000, 2_500, 5_000, 10_000, 20_000]
+    assert example_sizes(640) == {"500": 500, "640 (all)": 640}
+
+
+def test_quick_mode_offers_only_the_examples_a_run_uses_and_says_how_many_it_used(monkeypatch):
+    monkeypatch.setenv("LENET_QUICK", "1")
+    monkeypatch.setenv("LENET_DATA_DIR", str(SAMPLE_DIR))  # the bundled sample, as quick mode's 2,000 images
+    p = TrainingPanel("fashion-mnist", background=False, device="cpu")
+    try:
+        n_train = p.train_iter.num_examples
+        assert n_train == QUICK_TRAIN_SIZE
+        offered = [value for _, value in p.examples.options]
+        assert max(offered) == n_train and p.examples.value == n_train
+        assert f"{n_train:,} training images (quick mode" in p.data_info.value
+        for examples in (n_train, offered[0]):
+            if examples != p.examples.value:
+                p.set(examples=examples)
+            run = p.runs[-1]
+            said = re.search(r"examples ([\d,]+)\): test acc .* after ([\d,]+) examples", p.result.value)
+            assert said, p.result.value
+            assert said.group(1) == said.group(2) == f"{examples:,}" == f"{run.examples:,}"
+        with pytest.raises(ValueError, match=r"examples must be one of 500, 1,000, 2,000 \(.*LENET_QUICK"):
+            p.set(examples=2_500)
+    finally:
+        p.close()
+
+
+def _all_widgets(widget) -> list:
+    return [widget, *(w for child in getattr(widget, "children", ()) for w in _all_widgets(child))]
+
+
+def test_after_a_finished_run_the_panel_can_run_again_and_start_afresh(data):
+    p = TrainingPanel(data, debounce=0)
+    try:
+        p.wait(timeout=120)
+        inside = _all_widgets(p.ui)
+        assert p.rerun_button in inside and p.clear_button in inside
+        assert not any(w.disabled for w in inside if hasattr(w, "disabled")), "every control stays usable"
+        p.rerun_button.click()
+        p.wait(timeout=120)
+        assert [r.number for r in p.runs] == [1, 2] and p.runs[1].settings == p.runs[0].settings
+        p.clear_button.click()
+        assert p.runs == [] and p.table.value == "" and "cleared" in p.result.value
+        assert p.curves.value == p.snapshot() == draw_runs([], None)
+        p.rerun_button.click()
+        p.wait(timeout=120)
+        assert [r.number for r in p.runs] == [3] and "test acc" in p.result.value
+    finally:
+        p.close()
+
+
+def test_the_saved_picture_is_what_the_panel_shows_after_a_diverged_run(panel):
+    panel.set(lr=0.9, activation="sigmoid")
+    panel.set(lr=10.0, activation="relu")
+    assert panel.runs[-1].history.status == "diverged"
+    assert np.array_equal(pixels(panel.snapshot()), pixels(panel.curves.value))

@@ -4,12 +4,15 @@
     panel                       # in Jupyter: the controls, the result line, the curves, the runs
 
 Each run trains a fresh LeNet through :func:`lenet_utils.train.train_ch6` on a budget of training
-examples drawn from the full training set, and redraws the curves about four times a second while
-it trains: training loss and test accuracy (on a fixed held-out slice of the test set) against the
-examples seen. Earlier runs stay on the plot, faded, each labelled with its settings (the last
-:data:`RUNS_SHOWN`), with a table of them below and a button that clears them. Training runs in a
-worker thread, so the controls stay live: a move cancels the run in progress before its next batch
-(``train_ch6``'s ``stop`` hook) and trains the new setting (a burst of moves trains only the last).
+examples drawn from the training set loaded ("examples/run" never offers more than it holds: in
+quick mode its 2,000 images), and redraws the curves about four times a second while it trains:
+training loss and test accuracy (on a fixed held-out slice of the test set) against the examples
+seen. Earlier runs stay on the plot in lighter colours (the last :data:`RUNS_SHOWN`), each with its
+own marker and dashes, ``run N`` written at its end and its settings in the legend, with a table of
+them below; "run again" trains the current setting once more and "clear runs" empties the plot.
+Training runs in a worker thread, so the controls stay live: a move cancels the run in progress
+before its next batch (``train_ch6``'s ``stop`` hook) and trains the new setting (a burst of moves
+trains only the last).
 
 From Python: ``panel.lr.value = 0.1`` starts a run, ``panel.wait()`` waits for it (and raises the
 error of a run that failed), ``panel.runs`` lists the finished runs (:class:`PanelRun`),
@@ -19,20 +22,22 @@ their random numbers come from generators of their own, their thread count stays
 
 Below the widget the saved output holds a PNG of the runs shown (:class:`SavedPicture`), refreshed
 by ``panel.wait()`` (from the waiting cell, so that a notebook run saves it), so the chapter reads
-on GitHub too. The run pictures (:func:`draw_runs`: loss and held-out accuracy against the examples
-seen, the newest run bold, the earlier ones faded and labelled with the settings that tell them
-apart) are plain matplotlib; while a run trains, :class:`LivePicture` redraws only its two lines
-over the rest, and :class:`LiveDrawing` does so in a thread of its own.
+on GitHub too. The run pictures (:func:`draw_runs`, :data:`PICTURE_PX` pixels shown at that size,
+no text under 11 px: loss and held-out accuracy against the examples seen, the newest run bold in
+its full colour, the earlier ones lighter, the legend naming the settings that tell them apart)
+are plain matplotlib; while a run trains, :class:`LivePicture` redraws only its two lines over the
+rest, and :class:`LiveDrawing` does so in a thread of its own.
 
 CSS classes for browser tests: ``lenet-panel``, ``lenet-lr``, ``lenet-activation``, ``lenet-optimizer``,
-``lenet-init``, ``lenet-note`` (a value clamped to the slider), ``lenet-result`` ("Training ..." while
-a run is in progress, "... test acc ..." when finished), ``lenet-curves`` (the image), ``lenet-runs``
-(the table), ``lenet-clear`` (the button).
+``lenet-init``, ``lenet-examples``, ``lenet-note`` (a value clamped to the slider), ``lenet-result``
+("Training ..." while a run is in progress, "... test acc ..." when finished), ``lenet-curves`` (the
+image), ``lenet-runs`` (the table), ``lenet-rerun`` and ``lenet-clear`` (the buttons).
 """
 
 import html
 import io
 import math
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -42,40 +47,47 @@ from functools import partial
 import ipywidgets as widgets
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import offset_copy
 from PIL import Image
 from traitlets import validate
 
 from ..data import TensorLoader, balanced_subset, dataset_info, load_data
 from ..device import describe
 from ..history import History
-from ..mode import pick
+from ..mode import ENV_VAR, is_quick
 from ..tables import format_table
 from ..train import evaluate, train_ch6
 from .private_torch import fresh_lenet, use_threads_here
 from .saved_picture import SavedPicture
 
 __all__ = ["TrainingPanel", "PanelRun", "LivePicture", "LiveDrawing", "CHOICES", "DEFAULTS", "HELD_OUT",
-           "RUNS_SHOWN", "draw_runs", "interval_losses", "run_label", "runs_table_html", "runs_text"]
+           "PICTURE_PX", "RUNS_SHOWN", "draw_runs", "example_sizes", "interval_losses", "run_label",
+           "run_style", "runs_table_html", "runs_text"]
 
 
 # ---------------------------------------------------------------- the settings, the runs, their pictures
 
 #: The starting setting; benchmarks/bench_panel.py times it (target: 3 s, test accuracy >= 0.60).
+#: Where the training set holds fewer than 10,000 images, "examples" starts at all of them.
 DEFAULTS = {"lr": 0.1, "activation": "relu", "optimizer": "sgd", "init": "xavier", "pool": "avg",
             "batch_size": 32, "examples": 10_000}
 LR_RANGE = (1e-3, 10.0)  # the learning-rate slider's ends
-#: Every dropdown of the panel: setting name -> {label shown: value passed on}.
+#: The dropdowns' choices: setting name -> {label shown: value passed on}. The "examples/run"
+#: dropdown offers :func:`example_sizes` of the training set loaded instead.
 CHOICES = {
     "activation": {"sigmoid": "sigmoid", "tanh": "tanh", "ReLU": "relu"},
     "optimizer": {"SGD": "sgd", "Adam": "adam"},
     "init": {"Xavier (d2l)": "xavier", "PyTorch default": "pytorch"},
     "pool": {"average": "avg", "max": "max"},
     "batch_size": {str(b): b for b in (16, 32, 64, 128, 256)},
-    "examples": {f"{n:,}": n for n in (2_500, 5_000, 10_000, 20_000, 60_000)},
 }
+SHORT_WORDS = {"Xavier (d2l)": "Xavier", "PyTorch default": "PyTorch", "average": "avg"}  # legend words
+EXAMPLE_SIZES = (500, 1_000, 2_500, 5_000, 10_000, 20_000, 60_000)  # offered where the data hold more
 HELD_OUT = 500  # fixed, class-balanced test images scored at every checkpoint
 RUNS_SHOWN = 5  # runs kept on the plot and in the table
 POINTS_PER_RUN = 12  # checkpoints (test accuracy measured, curves redrawn if due) per run
@@ -83,7 +95,29 @@ FUSED = {"sgd": partial(torch.optim.SGD, fused=True), "adam": partial(torch.opti
 SETTING_KEYS = ("activation", "optimizer", "lr", "init", "pool", "batch_size", "examples")
 LOSS_TOP = 3.0  # the loss axis stops here; larger losses are drawn on the edge
 CHANCE_LOSS = math.log(10)
-DPI = 90  # the picture is 990 x 324 pixels
+DPI = 100
+FIGSIZE = (10.8, 3.8)  # inches: the picture is 1,080 x 380 pixels, shown at that size
+PICTURE_PX = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
+FONT = 9.5  # points of the picture's small text: 13 px at DPI (every text >= MIN_TEXT_PX)
+MIN_TEXT_PX = 11
+#: One hue, marker and line style per run shown (by run number), so runs on top of each other
+#: (all on the guessing line, say) stay apart; the newest run in its full colour, older ones lighter.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+MARKERS = ("o", "s", "^", "D", "v")
+LINESTYLES = ("-", "--", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))
+LIGHTER = 0.45  # how far an older run's colour moves towards white
+LABEL_PX = (60, 17)  # the room a "run N" label takes: runs ending closer than this get apart labels
+
+
+def example_sizes(n_train: int) -> dict[str, int]:
+    """The "examples/run" choices for ``n_train`` training images: label -> examples a run uses.
+
+    The sizes of :data:`EXAMPLE_SIZES` below ``n_train``, then ``n_train`` itself ("(all)"): no
+    choice promises more than a run can see, e.g. ``example_sizes(2000)`` ->
+    ``{"500": 500, "1,000": 1000, "2,000 (all)": 2000}``.
+    """
+    sizes = [n for n in EXAMPLE_SIZES if n < n_train] + [n_train]
+    return {f"{n:,}" + (" (all)" if n == n_train else ""): n for n in sizes}
 
 
 @dataclass
@@ -113,16 +147,18 @@ class PanelRun:
         """Training examples seen by the last checkpoint."""
         return self.history.points[-1].examples if self.history.points else 0
 
-    def describe(self, keys: "list[str] | None" = None) -> str:
-        """The settings in words (only ``keys`` when given)."""
+    def describe(self, keys: "list[str] | None" = None, short: bool = False) -> str:
+        """The settings in words (only ``keys`` when given; ``short``: the legend's words, e.g.
+        "avg pool" for "average pool")."""
         s, words = self.settings, []
-        for key in keys or ("activation", "optimizer", "lr", "init", "pool", "batch_size", "examples"):
+        for key in keys or SETTING_KEYS:
             if key == "lr":
                 words.append(f"lr {s['lr']:.2g}")
             elif key in ("batch_size", "examples"):
                 words.append(f"{'batch' if key == 'batch_size' else 'examples'} {s[key]:,}")
             else:
                 label = next(k for k, v in CHOICES[key].items() if v == s[key])
+                label = SHORT_WORDS.get(label, label) if short else label
                 words.append(label + {"init": " init", "pool": " pool"}.get(key, ""))
         return ", ".join(words)
 
@@ -163,8 +199,9 @@ def interval_losses(run: PanelRun) -> list[tuple[int, float]]:
 
 
 def run_label(run: PanelRun, keys: list[str]) -> str:
-    """``run N: <settings that differ between the runs drawn>`` (+ "diverged" or "failed")."""
-    text = f"run {run.number}: {run.describe(keys)}"
+    """``run N: <settings that differ between the runs drawn>`` (+ "diverged" or "failed"), in the
+    legend's short words."""
+    text = f"run {run.number}: {run.describe(keys, short=True)}"
     return text + (f" ({run.history.status})" if run.history.status in ("diverged", "failed") else "")
 
 
@@ -176,58 +213,120 @@ def _curves(run: PanelRun) -> tuple[tuple[list, list], tuple[list, list]]:
     return loss, ([x for x, _ in scored], [a for _, a in scored])
 
 
+def run_style(run: PanelRun, newest: bool) -> dict:
+    """The line style of ``run`` (matplotlib ``plot`` keywords): its own hue, marker and dashes by
+    run number; the newest run in its full colour and bold, filled markers on top, an older run
+    lighter and thinner with hollow markers that show around the newest's where they meet."""
+    i = run.number % RUNS_SHOWN
+    color = PALETTE[i] if newest else tuple(c + (1 - c) * LIGHTER for c in to_rgb(PALETTE[i]))
+    return {"color": color, "marker": MARKERS[i], "ls": LINESTYLES[i], "lw": 2.6 if newest else 1.6,
+            "ms": 6 if newest else 8, "mfc": color if newest else "none", "mew": 1.5,
+            "zorder": 4 if newest else 3}
+
+
+def _free_y(ax, x: float, y: float, taken: list[tuple[float, float]]) -> float:
+    """The height (data units) nearest ``y`` for a label at ``x`` that keeps clear of the labels
+    already at ``taken`` (data points) and inside the axes."""
+    to_px = ax.transData.transform
+    px, py = to_px((x, y))
+    near = [ty for tx, ty in map(to_px, taken) if abs(tx - px) < LABEL_PX[0]]
+    h = LABEL_PX[1]
+    (_, low), (_, high) = ax.transAxes.transform([(0, 0), (0, 1)]) + [(0, h / 2), (0, -h / 2)]
+    spots = [min(max(py, low), high)] + [ty + side * h for ty in near for side in (-1, 1)]
+    free = [c for c in spots if low <= c <= high and all(abs(c - ty) >= h - 1e-6 for ty in near)]
+    best = min(free, key=lambda c: abs(c - py)) if free else spots[0]
+    return ax.transData.inverted().transform((px, best))[1]
+
+
+def _end_label(ax, text: str, color, bold: bool) -> Text:
+    """A label to write just right of the end of a curve, on a light box (:func:`_place` puts it)."""
+    return ax.text(0, 0, text, color=color, fontsize=FONT, va="center", ha="left", zorder=5,
+                   fontweight="bold" if bold else "normal",
+                   bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                   transform=offset_copy(ax.transData, ax.figure, x=5, units="points"))
+
+
+def _place(label: Text, xs: list, ys: list, taken: list[tuple[float, float]]) -> None:
+    """Put ``label`` at the end of the curve ``xs, ys`` (hidden while it is empty), clear of the
+    labels at ``taken``."""
+    label.set_visible(bool(xs))
+    if xs:
+        label.set_position((xs[-1], _free_y(label.axes, xs[-1], ys[-1], taken)))
+
+
 def _runs_figure(earlier: list[PanelRun], current: PanelRun | None,
-                 right: int | None = None) -> tuple[Figure, list[Line2D]]:
-    """The figure of :func:`draw_runs` and the current run's two lines (loss, accuracy); ``right``
-    fixes the x-axis (training examples) instead of fitting it to the runs."""
+                 right: int | None = None) -> tuple[Figure, list[tuple[Line2D, Text, list]]]:
+    """The figure of :func:`draw_runs` and, per axis (loss, accuracy), the current run's line, its
+    end label and the end points of the earlier runs' labels (for :class:`LivePicture` to place
+    the label clear of them); ``right`` fixes the x-axis (training examples) instead of fitting
+    it to the runs."""
     runs = [*earlier, *([current] if current is not None else [])]
     varying = [k for k in SETTING_KEYS if len({str(r.settings[k]) for r in runs}) > 1]
     keys = varying or ["activation", "optimizer", "lr"]
-    fig = Figure(figsize=(11, 3.6), dpi=DPI)
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    fitted, current_lines = 0, []
-    for run in runs:
-        bold = run is current
-        style = {"color": f"C{run.number % 10}", "alpha": 1.0 if bold else 0.4,
-                 "lw": 2.4 if bold else 1.4}
-        label = run_label(run, keys)
-        loss, acc = _curves(run)
-        fitted = max([fitted, *loss[0], run.diverged_at or 0])
-        lines = [ax_loss.plot(*loss, marker="o", ms=3, label=label, **style)[0],
-                 ax_acc.plot(*acc, marker="o", ms=3, label=label, **style)[0]]
-        if bold:
-            current_lines = lines
-        if run.history.status == "diverged":
-            x = run.diverged_at or (loss[0][-1] if loss[0] else 0)
-            ax_loss.plot([x], [LOSS_TOP * 0.97], marker="X", ms=11, ls="", color=style["color"])
-            ax_loss.annotate("diverged", (x, LOSS_TOP * 0.97), textcoords="offset points", xytext=(6, -4),
-                             color=style["color"], fontsize=9, va="top")
-    ax_loss.axhline(CHANCE_LOSS, color="grey", ls=":", lw=1)
-    ax_loss.text(0, CHANCE_LOSS, " guessing (ln 10)", color="grey", fontsize=8, va="bottom")
-    ax_acc.axhline(0.1, color="grey", ls=":", lw=1)
-    ax_acc.text(0, 0.1, " guessing (0.1)", color="grey", fontsize=8, va="bottom")
-    ax_loss.set(ylabel="training loss", ylim=(0, LOSS_TOP),
-                title="training loss over the last few batches")
-    ax_acc.set(ylabel="test accuracy", ylim=(0, 1), title="test accuracy on the held-out images")
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax_loss, ax_acc = axes = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.06, right=0.685, bottom=0.135, top=0.915, wspace=0.25)
     thousands = FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
-    for ax in (ax_loss, ax_acc):
-        ax.set_xlabel("training examples seen")
-        ax.set_xlim(0, max(right or fitted, 1000) * 1.02)
+    for ax in axes:
+        ax.set_xlabel("training examples seen", fontsize=FONT)
         ax.xaxis.set_major_formatter(thousands)
+        ax.tick_params(labelsize=FONT)
         ax.grid(True, alpha=0.3)
-        ax.title.set_fontsize(10)
-    if runs:
-        ax_acc.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False,
-                      title="newest last" if len(runs) > 1 else None, title_fontsize=8)
-    else:
-        ax_loss.text(0.5, 0.5, "no run yet: move a control", transform=ax_loss.transAxes, ha="center")
-    fig.subplots_adjust(left=0.06, right=0.74, bottom=0.15, top=0.9, wspace=0.22)
-    return fig, current_lines
+        ax.axhline(CHANCE_LOSS if ax is ax_loss else 0.1, color="grey", ls=":", lw=1.5, zorder=2)
+    ax_loss.set_ylim(0, LOSS_TOP)
+    ax_acc.set_ylim(0, 1)
+    ax_loss.set_ylabel("training loss", fontsize=FONT)
+    ax_acc.set_ylabel("test accuracy", fontsize=FONT)
+    ax_loss.set_title("training loss over the last few batches", fontsize=FONT + 1)
+    ax_acc.set_title("test accuracy on the held-out images", fontsize=FONT + 1)
+    ends, legend_lines, fitted = [], [], 0
+    for run in runs:
+        newest, label_color = run is current, PALETTE[run.number % RUNS_SHOWN]
+        for ax, (xs, ys) in zip(axes, _curves(run)):
+            line = ax.plot(xs, ys, label=textwrap.fill(run_label(run, keys), 36, subsequent_indent="  "),
+                           **run_style(run, newest))[0]
+            end = _end_label(ax, f"run {run.number}", label_color, newest)
+            if ax is ax_loss:
+                legend_lines.append(line)
+                if run.history.status == "diverged":
+                    x = run.diverged_at or (xs[-1] if xs else 0)
+                    ax.plot([x], [LOSS_TOP * 0.95], marker="X", ms=12, ls="", color=label_color, zorder=5)
+                    xs, ys = [x], [LOSS_TOP * 0.95]
+                    end.set_text(f"run {run.number} diverged")
+            fitted = max([fitted, *xs[-1:]])
+            ends.append((ax, line, end, xs, ys, newest and right is not None))
+    # the x-axis runs past the last example far enough for the widest "run N" at the ends
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    widest = max((end.get_window_extent(renderer).width for _, _, end, *_ in ends
+                  if "diverged" not in end.get_text()), default=0)
+    room = 1 - (widest + 12) / ax_loss.bbox.width
+    for ax in axes:
+        ax.set_xlim(0, max(right or fitted, 1000) / room)
+    taken = {ax: [] for ax in axes}  # per axis: where the end labels are, oldest run first
+    current_parts = []
+    for ax, line, end, xs, ys, live in ends:
+        if live:  # LivePicture draws and places these as the run trains
+            current_parts.append((line, end, list(taken[ax])))
+            continue
+        _place(end, xs, ys, taken[ax])
+        if xs:
+            taken[ax].append(end.get_position())
+    guessing = Line2D([], [], color="grey", ls=":", lw=1.5,
+                      label=f"guessing (loss ln 10 = {CHANCE_LOSS:.2f}, acc 0.1)")
+    ax_acc.legend(handles=[*legend_lines, guessing], loc="upper left", bbox_to_anchor=(1.04, 1.04),
+                  borderaxespad=0, fontsize=FONT, frameon=False, handlelength=2.8, labelspacing=0.4,
+                  title="runs, newest last" if len(runs) > 1 else None, title_fontsize=FONT,
+                  alignment="left")
+    if not runs:
+        ax_loss.text(0.5, 0.5, "no run yet: move a control", transform=ax_loss.transAxes, ha="center",
+                     fontsize=FONT)
+    return fig, current_parts
 
 
 def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
-    """PNG of the loss (left) and the test accuracy (right) of ``earlier`` runs (faded) and the
-    ``current`` one (bold; it may still be training)."""
+    """PNG (:data:`PICTURE_PX` pixels) of the loss (left) and the test accuracy (right) of the
+    ``earlier`` runs (lighter) and the ``current`` one (bold; it may still be training), each
+    line labelled ``run N`` at its end, the legend and the guessing lines."""
     fig, _ = _runs_figure(earlier, current)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -237,29 +336,33 @@ def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
 class LivePicture:
     """:func:`draw_runs` for a run in progress, cheap enough to redraw several times a second.
 
-    The first :meth:`png` draws everything but the current run's two lines (axes, labels, legend,
-    the earlier runs) once, with the x-axis fixed to ``budget`` examples; every call then puts back
-    that background and draws only the two lines on it, as they are now.
+    The first :meth:`png` draws everything but the current run's two lines and their end labels
+    (axes, legend, the earlier runs) once, with the x-axis fixed to ``budget`` examples; every call
+    then puts back that background and draws only those lines and labels on it, as they are now.
     """
 
     def __init__(self, earlier: list[PanelRun], current: PanelRun, budget: int):
         self.earlier, self.current, self.budget = earlier, current, budget
         self._canvas = self._background = None
-        self._lines: list[Line2D] = []
+        self._parts: list[tuple[Line2D, Text, list]] = []
 
     def png(self) -> bytes:
         """The picture as it is now, as PNG bytes."""
         if self._canvas is None:
-            fig, self._lines = _runs_figure(self.earlier, self.current, right=self.budget)
-            for line in self._lines:
+            fig, self._parts = _runs_figure(self.earlier, self.current, right=self.budget)
+            for line, label, _ in self._parts:
                 line.set_data([], [])
+                label.set_visible(False)
             self._canvas = FigureCanvasAgg(fig)
             self._canvas.draw()
             self._background = self._canvas.copy_from_bbox(fig.bbox)
         self._canvas.restore_region(self._background)
-        for line, (xs, ys) in zip(self._lines, _curves(self.current)):
+        for (line, label, taken), (xs, ys) in zip(self._parts, _curves(self.current)):
             line.set_data(xs, ys)
             line.axes.draw_artist(line)
+            _place(label, xs, ys, taken)
+            if xs:
+                line.axes.draw_artist(label)
         image = Image.frombuffer("RGBA", self._canvas.get_width_height(), self._canvas.buffer_rgba(),
                                  "raw", "RGBA", 0, 1)
         buf = io.BytesIO()
@@ -358,10 +461,11 @@ class TrainingPanel(SavedPicture):
 
     ``data`` is a data set name (the full training set is loaded once; in quick mode a subset) or
     a ``(train_iter, test_iter)`` pair of TensorLoaders. Keyword arguments named as in
-    :data:`DEFAULTS` set the starting values. Every run draws its examples, its starting weights
-    and its batches from ``torch.Generator`` objects seeded with ``seed``, never from torch's global
-    generator: the same setting gives the same curves, and the notebook's own random numbers are
-    left alone. ``start`` trains the starting setting right away;
+    :data:`DEFAULTS` set the starting values; "examples" is one of :func:`example_sizes` of the
+    training set (by default 10,000, or the whole set where it holds fewer). Every run draws its
+    examples, its starting weights and its batches from ``torch.Generator`` objects seeded with
+    ``seed``, never from torch's global generator: the same setting gives the same curves, and the
+    notebook's own random numbers are left alone. ``start`` trains the starting setting right away;
     ``debounce`` seconds pass before a background run starts, so that a burst of moves trains once;
     the curves are redrawn (in a thread of their own) at most every ``redraw_every`` seconds.
     ``threads`` is the number of CPU threads a background run uses (None: PyTorch's setting); the
@@ -382,8 +486,8 @@ class TrainingPanel(SavedPicture):
         if unknown:
             raise ValueError(f"Unknown setting {', '.join(sorted(unknown))}; the panel has "
                              f"{', '.join(DEFAULTS)}.")
-        start_at = {**DEFAULTS, "examples": pick(DEFAULTS["examples"], 2_500), **settings}
-        self._check(start_at)
+        start_at = {**DEFAULTS, **settings}
+        self._check_choices(start_at)
         if isinstance(data, str):
             title = f"{dataset_info(data).title} training set"
             train_iter, test_iter = load_data(data, start_at["batch_size"], device=device,
@@ -392,6 +496,13 @@ class TrainingPanel(SavedPicture):
             title = "Your data"
             train_iter, test_iter = data
         self.train_iter, self.device = train_iter, train_iter.device
+        n_train = train_iter.num_examples
+        self._subset = (f" (quick mode's subset: unset {ENV_VAR} for the whole set)"
+                        if isinstance(data, str) and is_quick() else "")
+        self.example_sizes = example_sizes(n_train)  # what "examples/run" offers: never above n_train
+        if "examples" not in settings:
+            start_at["examples"] = min(DEFAULTS["examples"], n_train)
+        self._check_examples(start_at["examples"])
         keep = balanced_subset(test_iter.y.cpu(), HELD_OUT, seed=seed).to(test_iter.y.device)
         self.held_out = TensorLoader(test_iter.X[keep], test_iter.y[keep], 500, shuffle=False,
                                      device=self.device, seed=seed)
@@ -414,33 +525,44 @@ class TrainingPanel(SavedPicture):
         for key, name in (("activation", "activation"), ("optimizer", "optimizer"),
                           ("init", "weight init"), ("pool", "pooling"), ("batch_size", "batch size"),
                           ("examples", "examples/run")):
-            dropdowns[key] = widgets.Dropdown(options=list(CHOICES[key].items()), value=start_at[key],
+            choices = self.example_sizes if key == "examples" else CHOICES[key]
+            dropdowns[key] = widgets.Dropdown(options=list(choices.items()), value=start_at[key],
                                               description=name, style=style, layout={"width": "250px"})
         self.activation, self.optimizer, self.init = (dropdowns[k] for k in ("activation", "optimizer", "init"))
         self.pool, self.batch_size, self.examples = (dropdowns[k] for k in ("pool", "batch_size", "examples"))
-        n_train = train_iter.num_examples
         self.data_info = widgets.HTML(
             f"<b>{html.escape(title)}</b>: each run draws its examples from {n_train:,} training "
-            f"images; test accuracy on {self.held_out.num_examples:,} fixed held-out images; "
+            f"images{self._subset}; test accuracy on {self.held_out.num_examples:,} fixed held-out images; "
             f"a fresh LeNet per run on {describe(self.device)}.")
         self.note = widgets.HTML()  # says when a value set from Python was clamped to the slider
         self.result = widgets.HTML("Move a control to train.")
-        self.curves = widgets.Image(format="png", value=draw_runs([], None))
+        # shown at its own size (PICTURE_PX), never stretched; narrower output areas scale it down
+        self.curves = widgets.Image(format="png", value=draw_runs([], None),
+                                    layout={"width": f"{PICTURE_PX[0]}px", "max_width": "100%",
+                                            "height": "auto"})
         self.table = widgets.HTML()
+        self.rerun_button = widgets.Button(description="run again", icon="refresh",
+                                           tooltip="Train the current setting once more (a new run)",
+                                           layout={"width": "120px"})
+        self.rerun_button.on_click(lambda _: self.retrain())
         self.clear_button = widgets.Button(description="clear runs", icon="trash",
-                                           tooltip="Forget the runs shown (the plot and the table)")
+                                           tooltip="Forget the runs shown (the plot and the table)",
+                                           layout={"width": "120px"})
         self.clear_button.on_click(lambda _: self.clear())
         for widget, css in ((self.lr, "lenet-lr"), (self.activation, "lenet-activation"),
                             (self.optimizer, "lenet-optimizer"), (self.init, "lenet-init"),
+                            (self.examples, "lenet-examples"),
                             (self.note, "lenet-note"), (self.result, "lenet-result"),
                             (self.curves, "lenet-curves"), (self.table, "lenet-runs"),
-                            (self.clear_button, "lenet-clear")):
+                            (self.rerun_button, "lenet-rerun"), (self.clear_button, "lenet-clear")):
             widget.add_class(css)
         controls = widgets.HBox([
-            widgets.VBox([self.lr, widgets.HBox([self.examples, self.clear_button])]),
+            widgets.VBox([self.lr, widgets.HBox([self.rerun_button, self.clear_button],
+                                                layout={"margin": "0 0 0 99px"})]),
             widgets.VBox([self.activation, self.optimizer, self.init]),
-            widgets.VBox([self.pool, self.batch_size])])
-        self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table])
+            widgets.VBox([self.pool, self.batch_size, self.examples])])
+        self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table],
+                               layout={"max_width": "1100px"})
         self.ui.add_class("lenet-panel")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
@@ -478,7 +600,9 @@ class TrainingPanel(SavedPicture):
         if unknown:
             raise ValueError(f"Unknown control {', '.join(sorted(unknown))}; the panel has "
                              f"{', '.join(self.controls)}.")
-        self._check({**self.settings, **settings})
+        self._check_choices({**self.settings, **settings})
+        if "examples" in settings:
+            self._check_examples(settings["examples"])
         self._hold = True
         try:
             for name, value in settings.items():
@@ -522,6 +646,7 @@ class TrainingPanel(SavedPicture):
         self.runs = []
         self.curves.value = draw_runs([], None)
         self.table.value = ""
+        self._set_result("Runs cleared. Move a control, or press \"run again\", to train.")
 
     def close(self) -> None:
         """Cancel any run and close the widgets."""
@@ -544,7 +669,7 @@ class TrainingPanel(SavedPicture):
     # ---------------------------------------------------------------- training
 
     @staticmethod
-    def _check(settings: dict) -> None:
+    def _check_choices(settings: dict) -> None:
         for key, choices in CHOICES.items():
             if settings[key] not in choices.values():
                 raise ValueError(f"{key} must be one of {', '.join(map(str, choices.values()))}; "
@@ -553,6 +678,13 @@ class TrainingPanel(SavedPicture):
         if not LR_RANGE[0] <= lr <= LR_RANGE[1]:
             raise ValueError(f"lr must lie on the slider, between {LR_RANGE[0]:g} and "
                              f"{LR_RANGE[1]:g}; got {lr!r}.")
+
+    def _check_examples(self, examples) -> None:
+        if examples not in self.example_sizes.values():
+            offered = ", ".join(f"{n:,}" for n in self.example_sizes.values())
+            raise ValueError(f"examples must be one of {offered} (sizes up to the "
+                             f"{self.train_iter.num_examples:,} training images loaded{self._subset}); "
+                             f"got {examples!r}.")
 
     def _note_lr(self, asked: float, given: float) -> None:
         self.note.value = "" if asked == given else html.escape(
@@ -596,8 +728,8 @@ class TrainingPanel(SavedPicture):
     def _train(self, job: _Job) -> None:
         s, started = job.settings, time.perf_counter()
         run = PanelRun(self._count + 1, s, History(), held_out=self.held_out.num_examples)
-        shown = self.runs[-(RUNS_SHOWN - 1):]
-        self.error = None
+        self.error, runs, picture = None, self.runs, None  # clear() puts a new list in self.runs
+        shown = runs[-(RUNS_SHOWN - 1):]
         try:
             picture = self._train_run(job, run, shown)
         except Exception as err:  # kept in view and raised by wait(); the controls keep working
@@ -609,26 +741,27 @@ class TrainingPanel(SavedPicture):
             err.add_note(f"In the panel's run {run.number} ({run.describe()}); its History is "
                          f"panel.runs[-1].history.")
             self.error = err
-            png = draw_runs(shown, run)
         else:
             if job.cancel.is_set():
                 self.cancelled += 1
                 return
             if run.history.status == "diverged":
                 run.diverged_at = job.batches * s["batch_size"]
-            png = picture.png() if run.history.status == "completed" else draw_runs(shown, run)
         run.seconds = time.perf_counter() - started
         self._count += 1
         self.runs.append(run)
-        self.curves.value = png
+        if picture is not None and run.history.status == "completed" and self.runs is runs:
+            self.curves.value = picture.png()  # its last frame is the whole picture, at a tenth of the cost
+        else:  # a diverged or failed run's marks, or the runs left after a clear() meanwhile
+            self.curves.value = self.snapshot()
         self.table.value = runs_table_html(self.runs[-RUNS_SHOWN:])
         self._set_result(run.result())
 
     def _train_run(self, job: _Job, run: PanelRun, shown: list[PanelRun]) -> LivePicture:
-        """Train ``run``'s setting from generators of its own, drawing the curves as it goes;
-        return the live picture."""
+        """Train ``run``'s setting from generators of its own, drawing the curves (over the
+        ``shown`` runs) as it goes; return the live picture."""
         s, n_train = job.settings, self.train_iter.num_examples
-        budget = min(s["examples"], n_train)
+        budget = s["examples"]  # checked: at most n_train
         idx = torch.randperm(n_train, generator=torch.Generator().manual_seed(self.seed))[:budget]
         X, y = self.train_iter.X[idx.to(self.train_iter.X.device)], self.train_iter.y[idx.to(self.train_iter.y.device)]
         train = TensorLoader(X, y, s["batch_size"], device=self.device, seed=self.seed)
