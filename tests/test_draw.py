@@ -2,17 +2,37 @@
 
 import base64
 import io
+import re
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from lenet_utils.data import SAMPLE_DIR, load_tensors
 from lenet_utils.models import C3_TABLE
 from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive import layer_shape, receptive_field
+from lenet_utils.sources import find_data
 from lenet_utils.weights import load_lenet5, prepare
-from lenet_utils.widgets.draw import EXAMPLE_STROKES, GRIDS, DrawDigit, input_view
+from lenet_utils.widgets import draw
+from lenet_utils.widgets.draw import (ACT_RANGE, BAR_TRACK_PX, EXAMPLE_STROKES, GRIDS, INK_RANGE,
+                                      LAYOUT, LAYOUT_SIZE, LOG_FLOOR, MAX_OFF_CENTRE, SCALED_INK_RANGE, STRIPS,
+                                      VIEWS, DrawDigit, bar_length, bars_html, bars_picture, colour_legend,
+                                      digit_statistics, input_view, measure_typical_ranges, percent)
+
+SCREEN = (1100, 760)  # the most a widget may take in the notebook's output area (RULES)
+GREEN, BLACK, ORANGE = (0, 200, 0), (0, 0, 0), (255, 140, 0)
+
+#: Drawings unlike MNIST's digits, and the reason the widget must give.
+UNLIKE = {
+    "a single dot": ([[(140, 140)]], "too little ink"),
+    "a filled canvas": ([[(x, 0), (x, 280)] for x in range(0, 281, 15)], "too much ink"),
+    "a 1 running off the bottom": ([[(150, 45), (148, 160), (146, 279)]], "cut off by the canvas edge"),
+    "a dot far from a bar": ([[(40, 140)], [(240, 60), (240, 220)]], "off-centre"),
+    "a filled square": ([[(x, 110), (x, 170)] for x in range(110, 171, 6)], "strokes too thick"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +52,36 @@ def mouse_stroke(canvas, points):
     send(canvas, "mouse_up", x=points[-1][0], y=points[-1][1])
 
 
+def click_unit(widget, layer, channel, row=0, col=0):
+    """Click the middle of a unit on its layer's canvas, in the canvas's screen pixels."""
+    view = VIEWS[layer]
+    top, left = view.origin(channel)
+    send(widget.map_canvases[layer], "mouse_down", x=(left + col + 0.5) * view.scale,
+         y=(top + row + 0.5) * view.scale)
+
+
+def bar_widths(page: str) -> list:
+    """Pixel widths of the ten coloured bars in ``bars_html``."""
+    return [int(w) for w in re.findall(r"><div style='height:12px;width:(\d+)px", page)]
+
+
+def ring(picture, top, left, bottom, right, offset, thickness=1):
+    """The pixels of the ring ``offset`` to ``offset + thickness - 1`` pixels outside a box."""
+    inner, outer = np.zeros(picture.shape[:2], bool), np.zeros(picture.shape[:2], bool)
+    inner[top - offset:bottom + offset, left - offset:right + offset] = True
+    wider = offset + thickness
+    outer[top - wider:bottom + wider, left - wider:right + wider] = True
+    return picture[outer & ~inner, :3]
+
+
+# ---------------------------------------------------------------- drawing and reading
+
 def test_starts_blank_and_asks_for_a_digit(widget):
     widget.clear()
     assert widget.prediction is None and widget.probabilities is None and widget.maps == {}
-    assert "draw a digit" in widget.verdict.value
+    assert widget.unlike is None and "Draw a digit" in widget.verdict.value
     assert widget.bars.value.count("class='lenet-bar'") == 10 and "data-p='0.0000'" in widget.bars.value
+    assert bar_widths(widget.bars.value) == [0] * 10
 
 
 @pytest.mark.parametrize("digit", ["1", "0", "7"])
@@ -44,11 +89,13 @@ def test_mouse_strokes_are_read_as_the_digit_drawn(widget, digit):
     widget.clear()
     for stroke in EXAMPLE_STROKES[digit]:
         mouse_stroke(widget.canvas, stroke)
-    assert widget.prediction == int(digit)
-    assert f"data-digit='{digit}'" in widget.verdict.value
+    assert widget.prediction == int(digit) and widget.unlike is None
+    assert f"data-digit='{digit}'" in widget.verdict.value and "data-unlike=''" in widget.verdict.value
+    assert f"font-size:40px;line-height:50px;color:#282828'>{digit}<" in widget.verdict.value  # read with confidence
     assert widget.probabilities.sum() == pytest.approx(1, abs=1e-5)
     shown = [float(part.split("'")[0]) for part in widget.bars.value.split("data-p='")[1:]]
     assert shown == pytest.approx(widget.probabilities.tolist(), abs=1e-4)
+    assert widget.bars.value.count("background:#d9534f") == 1  # the winner's bar is red
     assert widget.drawing.shape == (280, 280) and widget.drawing.max() == 255
     assert torch.equal(widget.image, mnist_style(widget.drawing))  # the image shown is the drawing's
     with torch.no_grad():  # the prediction is the net's on exactly the image shown
@@ -59,10 +106,11 @@ def test_every_layer_updates_after_each_stroke(widget):
     widget.clear()
     widget.draw_strokes(EXAMPLE_STROKES["1"])
     first = {k: v.clone() for k, v in widget.maps.items()}
-    assert {k: v.numel() for k, v in first.items()} == {
-        k: int(np.prod(layer_shape(k))) for k in GRIDS}
+    pictures = widget.panes()
+    assert {k: v.numel() for k, v in first.items()} == {k: int(np.prod(layer_shape(k))) for k in VIEWS}
     widget.draw_strokes([[(60, 140), (220, 140)]])  # a crossbar: a new stroke, new maps
-    assert all(not torch.equal(first[k], widget.maps[k]) for k in GRIDS)
+    assert all(not torch.equal(first[k], widget.maps[k]) for k in VIEWS)
+    assert all(not np.array_equal(pictures[k], widget.panes()[k]) for k in VIEWS)
     assert len(widget.strokes) == 2
 
 
@@ -83,44 +131,194 @@ def test_moves_without_a_pressed_button_draw_nothing(widget):
     assert widget.prediction is None and widget.strokes == []
 
 
-def test_clicking_a_c3_pixel_highlights_its_field_and_its_s2_maps(widget):
+# ---------------------------------------------------------------- 1. the layout fits the screen
+
+def _px(value: "str | None") -> int:
+    assert value and value.endswith("px"), f"a fixed size in px is needed, got {value!r}"
+    return int(value[:-2])
+
+
+def _margins(layout) -> tuple:
+    """(top, right, bottom, left) margin; JupyterLab gives a widget without one 2 px all round."""
+    if not layout.margin:
+        return (2, 2, 2, 2)
+    parts = [0 if p == "0" else _px(p) for p in layout.margin.split()]
+    return tuple(parts * 4)[:4] if len(parts) == 1 else tuple(parts)
+
+
+def footprint(w) -> tuple:
+    """(width, height) in px a widget takes with its margins: leaves must have a fixed size, boxes
+    add up their children (HBox side by side, VBox one under another)."""
+    top, right, bottom, left = _margins(w.layout) if not isinstance(w, widgets.Box) or w.layout.margin else (0,) * 4
+    if isinstance(w, widgets.Box):
+        sizes = [footprint(child) for child in w.children]
+        across = isinstance(w, widgets.HBox)
+        width = sum(s[0] for s in sizes) if across else max(s[0] for s in sizes)
+        height = max(s[1] for s in sizes) if across else sum(s[1] for s in sizes)
+        if w.layout.width or w.layout.height:
+            assert width <= _px(w.layout.width) and height <= _px(w.layout.height), "children overflow their box"
+            width, height = _px(w.layout.width), _px(w.layout.height)
+    else:
+        border = 2 * int(w.layout.border.split("px")[0]) if w.layout.border else 0
+        width, height = _px(w.layout.width) + border, _px(w.layout.height) + border
+    return width + left + right, height + top + bottom
+
+
+def test_the_widget_fits_the_notebooks_output_area(widget):
+    width, height = footprint(widget.ui)  # the sum of the pixel sizes the widget sets
+    assert width <= SCREEN[0] and height <= SCREEN[1], f"{width} x {height} px is more than {SCREEN}"
+    assert (width, height) == LAYOUT_SIZE  # the layout table the picture uses is the widget's
+    for layer, view in VIEWS.items():  # map canvases are shown 1:1, so text on them is as drawn
+        canvas = widget.map_canvases[layer]
+        assert (_px(canvas.layout.height), _px(canvas.layout.width)) == (canvas.height, canvas.width) == view.pixels
+    texts = [widget.verdict.value, widget.bars.value, widget.info.value]
+    sizes = [int(s) for text in texts for s in re.findall(r"font-size:(\d+)px", text)]
+    assert sizes and min(sizes) >= 11
+
+
+# ---------------------------------------------------------------- 2. numbered maps
+
+@pytest.mark.parametrize("layer", list(GRIDS))
+def test_every_map_is_numbered_above_its_tile(layer):
+    grid, font = GRIDS[layer], ImageFont.load_default(size=12)
+    picture = grid.render(None)
+    for channel in range(layer_shape(layer)[0]):
+        top, left = (v * grid.scale for v in grid.origin(channel))
+        x, y = grid.label_anchor(channel)
+        assert x == left and top - 16 <= y - 12 and y < top  # above the tile, within its label band
+        expected = Image.new("RGB", picture.shape[1::-1], "white")
+        ImageDraw.Draw(expected).text((x, y), str(channel), fill=(40, 40, 40), font=font, anchor="ls")
+        crop = np.s_[y - 12:y + 1, x - 2:x + 20]
+        assert np.array_equal(picture[crop][..., :3], np.array(expected)[crop]), f"{layer} map {channel}"
+        assert (np.array(expected)[crop] < 128).any()  # there is a number to see
+
+
+@pytest.mark.parametrize("layer", list(VIEWS))
+def test_every_unit_is_found_where_it_is_drawn(layer):
+    view = VIEWS[layer]
+    channels, h, w = layer_shape(layer)
+    height, width = view.size
+    for ch in range(channels):
+        y, x = view.origin(ch)
+        for r, c in ((0, 0), (h - 1, w - 1)):
+            assert view.locate(x + c + 0.5, y + r + 0.5) == (ch, r, c)
+        assert y + h <= height and x + w <= width
+    assert view.locate(0.5, 0.5) is None  # the title
+
+
+# ---------------------------------------------------------------- 3. the colour legend
+
+def test_the_legend_runs_from_blue_minus_a_through_white_to_red_plus_a(widget):
+    legend = np.array(colour_legend())
+    row = legend[27, 20:legend.shape[1] - 20].astype(int)
+    assert tuple(row[0]) == tuple(draw._diverging(np.array(-ACT_RANGE)))  # the colour of -A: blue
+    assert tuple(row[-1]) == tuple(draw._diverging(np.array(ACT_RANGE)))  # the colour of +A: red
+    assert row[0, 2] > row[0, 0] + 100 and row[-1, 0] > row[-1, 2] + 100 and row[len(row) // 2].min() >= 245
+    font = ImageFont.load_default(size=12)
+    for x, text in ((20, f"{-ACT_RANGE:+.2f}"), (legend.shape[1] - 20, f"{ACT_RANGE:+.2f}")):
+        expected = Image.new("RGB", legend.shape[1::-1], "white")
+        ImageDraw.Draw(expected).text((x, 38), text, fill=(40, 40, 40), font=font, anchor="mt")
+        crop = np.s_[36:legend.shape[0], x - 20:x + 20]
+        assert np.array_equal(legend[crop], np.array(expected)[crop]), f"the legend's end should read {text}"
+    shown = [w for w in widget.ui.children[1].children[1].children if isinstance(w, widgets.Image)]
+    assert shown and Image.open(io.BytesIO(shown[0].value)).size == colour_legend().size
+    assert _px(shown[0].layout.width) == colour_legend().width  # shown at its natural size
+
+
+# ---------------------------------------------------------------- 4. C5 and F6 as bar strips
+
+@pytest.mark.parametrize("layer", list(STRIPS))
+def test_dense_layers_are_strips_of_bars_as_long_as_their_values(layer):
+    strip = STRIPS[layer]
+    n = layer_shape(layer)[0]
+    values = torch.linspace(-ACT_RANGE, ACT_RANGE, n)
+    picture, empty = strip.render(values), strip.render(None)
+    zero = draw.TITLE_PX + draw.PLOT_PX // 2
+    for unit in (0, n // 4, 3 * n // 4, n - 1):  # values -A, about -A/2, +A/2, +A
+        top, left = strip.origin(unit)
+        column = picture[top:top + draw.PLOT_PX, left, :3].astype(int)
+        bar = np.nonzero((column != empty[top:top + draw.PLOT_PX, left, :3]).any(axis=1))[0] + top
+        positive = bool(values[unit] > 0)
+        assert len(bar) == round(abs(values[unit].item()) / ACT_RANGE * draw.PLOT_PX / 2) > 10
+        assert (bar < zero).all() if positive else (bar >= zero).all()  # up for positive, down for negative
+        red, blue = column[bar - top, 0].mean(), column[bar - top, 2].mean()
+        assert (red > blue + 50) if positive else (blue > red + 50)
+    # unit numbers every 20 under the bars, none in between
+    below = np.s_[draw.TITLE_PX + draw.PLOT_PX + 5:]
+    for unit in range(0, n, 20):
+        x = strip.origin(unit)[1] + strip.bar // 2
+        assert (picture[below][:, x - 2:x + 3, :3] < 128).any(), f"no number under {layer} unit {unit}"
+    x = strip.origin(10)[1] + strip.bar // 2
+    assert not (picture[below][:, x - 1:x + 2, :3] < 128).any()
+
+
+# ---------------------------------------------------------------- 5. a visible selection, and deselecting
+
+@pytest.mark.parametrize("unit", [("c1", 5, 27, 27), ("c3", 7, 3, 4), ("s4", 15, 0, 2), ("c5", 37, 0, 0),
+                                  ("f6", 0, 0, 0)])
+def test_the_selected_unit_gets_a_thick_frame_and_keeps_its_colour(widget, unit):
     widget.clear()
+    widget.draw_strokes(EXAMPLE_STROKES["7"])
+    layer, channel, row, col = unit
+    view = VIEWS[layer]
+    plain = view.render(widget.maps[layer])
+    framed = view.render(widget.maps[layer], (channel, row, col))
+    top, left = view.origin(channel)
+    if layer in STRIPS:
+        top, bottom, left, right = top, top + draw.PLOT_PX, left, left + view.bar - 1
+    else:
+        s = view.scale
+        top, left = (top + row) * s, (left + col) * s
+        bottom, right = top + s, left + s
+    assert np.array_equal(framed[top:bottom, left:right], plain[top:bottom, left:right])  # the unit itself unchanged
+    for offset in (0, 1):  # two rings of green, then black: a frame 3 px wide
+        assert (ring(framed, top, left, bottom, right, offset) == GREEN).all()
+    assert (ring(framed, top, left, bottom, right, 2) == BLACK).all()
+
+
+def test_clicking_a_c3_unit_highlights_its_field_and_its_s2_maps(widget):
+    widget.clear()
+    widget.select_unit(None)
     widget.draw_strokes(EXAMPLE_STROKES["0"])
-    grid = GRIDS["c3"]
-    y, x = grid.origin(7)
-    send(widget.map_canvases["c3"], "mouse_down", x=x + 4 + 0.5, y=y + 3 + 0.5)
-    assert widget.selected == ("c3", 7, 3, 4)
+    click_unit(widget, "c3", 7, 3, 4)
+    assert widget.selected == ("c3", 7, 3, 4) and not widget.deselect_button.disabled
     assert widget.highlight == receptive_field("c3", 7, 3, 4)
     assert widget.fed_maps == C3_TABLE[7]
-    assert "reads S2 maps 1, 2, 3, 4" in widget.info.value
+    assert "C3 map 7, row 3, column 4" in widget.info.value and "reads S2 maps 1, 2, 3, 4" in widget.info.value
     view = input_view(widget.image, widget.highlight)
     plain = input_view(widget.image)
     inside = np.zeros((32, 32), bool)
     inside[widget.highlight.slices] = True
     assert (view[inside, 0] >= 102).all() and (view[inside, 0] > view[inside, 2]).all()  # washed orange
     assert (view[~inside, :3] <= plain[~inside, :3]).all() and (view[~inside] != plain[~inside]).any()
-    tiles = GRIDS["s2"].render(widget.maps["s2"], None, widget.fed_maps)
+    s2, grid = widget.panes()["s2"], GRIDS["s2"]
+    h, w = (n * grid.scale for n in grid.tile)
     for ch in range(6):
-        top, left = GRIDS["s2"].origin(ch)
-        assert (tuple(tiles[top - 1, left, :3]) == (255, 140, 0)) == (ch in C3_TABLE[7])
+        top, left = (v * grid.scale for v in grid.origin(ch))
+        assert (ring(s2, top, left, top + h, left + w, 0, 3) == ORANGE).all() == (ch in C3_TABLE[7])
 
 
-def test_a_click_in_a_gap_selects_nothing(widget):
+def test_a_selection_is_undone_by_a_second_click_the_button_or_the_api(widget):
+    widget.clear()
+    widget.select_unit(None)
+    widget.draw_strokes(EXAMPLE_STROKES["7"])
+    ways = {"click again": lambda: click_unit(widget, "c3", 7, 3, 4),
+            "button": lambda: widget.deselect_button.click(),
+            "select_unit(None)": lambda: widget.select_unit(None),
+            "clear_selection()": widget.clear_selection}
+    for way, deselect in ways.items():
+        click_unit(widget, "c3", 7, 3, 4)
+        assert widget.selected == ("c3", 7, 3, 4)
+        deselect()
+        assert widget.selected is None and widget.highlight is None, way
+        assert widget.deselect_button.disabled and "Click a unit" in widget.info.value
+        assert not any((picture[..., :3] == GREEN).all(axis=-1).any() for picture in widget.panes().values())
+
+
+def test_a_click_between_the_maps_selects_nothing(widget):
     widget.select_unit("c1", 0, 0, 0)
-    send(widget.map_canvases["c1"], "mouse_down", x=0.5, y=0.5)  # the 1-pixel border
+    send(widget.map_canvases["c1"], "mouse_down", x=1, y=1)  # the title band
     assert widget.selected == ("c1", 0, 0, 0)
-
-
-@pytest.mark.parametrize("layer", list(GRIDS))
-def test_every_unit_of_every_grid_is_found_where_it_is_drawn(layer):
-    grid = GRIDS[layer]
-    channels, h, w = layer_shape(layer)
-    for ch in range(channels):
-        y, x = grid.origin(ch)
-        for r, c in ((0, 0), (h - 1, w - 1)):
-            assert grid.locate(x + c + 0.5, y + r + 0.5) == (ch, r, c)
-    height, width = grid.size
-    assert grid.origin(channels - 1)[0] + h <= height and grid.origin(grid.per_row - 1)[1] + w <= width
 
 
 def test_bad_units_are_refused_with_a_message(widget):
@@ -128,8 +326,116 @@ def test_bad_units_are_refused_with_a_message(widget):
         widget.select_unit("output", 0)
     with pytest.raises(ValueError, match="c3 has 16 channels"):
         widget.select_unit("c3", 16, 0, 0)
+    with pytest.raises(ValueError, match=r"select_unit\('c3', 7, 3, 4\)"):
+        widget.select_unit("c3")
     with pytest.raises(ValueError, match="stroke"):
         widget.draw_strokes([[]])
+
+
+# ---------------------------------------------------------------- 6. honest about drawings unlike MNIST's
+
+@pytest.mark.parametrize("name", list(UNLIKE))
+def test_a_drawing_unlike_mnist_says_so_instead_of_a_confident_answer(widget, name):
+    strokes, reason = UNLIKE[name]
+    widget.clear()
+    widget.draw_strokes(strokes)
+    assert widget.unlike is not None and widget.unlike.startswith(reason)
+    assert widget.prediction is not None  # the net still answers...
+    assert f"Unlike the digits LeNet-5 learned from ({widget.unlike}): its answer means little" in widget.verdict.value
+    assert f"data-unlike='{widget.unlike}'" in widget.verdict.value
+    assert "font-size:40px" not in widget.verdict.value  # ...but its digit is not shown as a confident read
+    assert "#d9534f" not in widget.bars.value and "background:#a0a0a0" in widget.bars.value  # no red winner
+    assert "means little" in widget.summary()
+
+
+def test_the_ranges_are_what_the_bundled_sample_of_mnist_shows():
+    images, _ = load_tensors("MNIST", train=True, root=SAMPLE_DIR, verbose=False)
+    stats = [digit_statistics(image) for image in images.numpy()]
+    ink, scaled, off = (np.array([s[k] for s in stats]) for k in ("ink", "scaled_ink", "off_centre"))
+    # about 1% of MNIST's digits lie outside each range by construction (0.5% on each side)
+    assert ((ink < INK_RANGE[0]) | (ink > INK_RANGE[1])).mean() <= 0.02
+    assert ((scaled < SCALED_INK_RANGE[0]) | (scaled > SCALED_INK_RANGE[1])).mean() <= 0.02
+    assert off.max() <= MAX_OFF_CENTRE  # the sample's digits are among the 60,000 the maximum is over
+    sample = measure_typical_ranges(images)
+    for name, measured in (("INK_RANGE", INK_RANGE), ("SCALED_INK_RANGE", SCALED_INK_RANGE)):
+        assert sample[name] == pytest.approx(measured, abs=0.005), name
+
+
+def test_the_ranges_are_what_the_full_training_set_measures():
+    if find_data("mnist", allow_download=False).kind != "full":
+        pytest.skip("recomputing the ranges needs the full MNIST: set LENET_DATA_DIR (about 20 s)")
+    images, _ = load_tensors("MNIST", train=True, verbose=False)
+    assert measure_typical_ranges(images) == {"INK_RANGE": INK_RANGE, "SCALED_INK_RANGE": SCALED_INK_RANGE,
+                                              "MAX_OFF_CENTRE": MAX_OFF_CENTRE}
+
+
+def test_statistics_of_an_empty_drawing_are_refused():
+    with pytest.raises(ValueError, match="draw something"):
+        digit_statistics(np.zeros((280, 280), np.uint8))
+
+
+# ---------------------------------------------------------------- 7. honest probabilities
+
+def test_probability_bars_are_on_a_log_scale_with_percentages():
+    assert bar_length(1.0) == 1 and bar_length(LOG_FLOOR) == 0 and bar_length(0.0) == 0
+    assert bar_length(0.01) == pytest.approx(0.5) and bar_length(0.1) == pytest.approx(0.75)
+    assert percent(0.99996) == ">99.99%" and percent(3e-5) == "<0.01%" and percent(0.4512) == "45.12%"
+    close = np.array([0.52, 0.46] + [0.0025] * 8)
+    widths = bar_widths(bars_html(close, 0))
+    assert min(widths[:2]) >= 0.9 * BAR_TRACK_PX  # both close digits visibly long (linear: 52% and 46%)
+    assert "52.00%" in bars_html(close, 0) and "46.00%" in bars_html(close, 0)
+    doubt = np.array([0.998, 0.001] + [1e-6] * 8)
+    widths = bar_widths(bars_html(doubt, 0))
+    assert widths[1] >= 0.2 * BAR_TRACK_PX and widths[2] == 0  # 0.1% still shows a bar; 1e-6 none
+    picture = np.array(bars_picture(close, 0)).astype(int)  # the picture draws the same lengths
+    for digit in (0, 1):
+        y = draw.BARS_TITLE_PX + digit * draw.BAR_ROW_PX + 10
+        row = picture[y, draw.BAR_X:draw.BAR_X + BAR_TRACK_PX]
+        assert (np.abs(row - 232).sum(axis=1) > 30).sum() == round(BAR_TRACK_PX * bar_length(close[digit]))
+
+
+# ---------------------------------------------------------------- 8. the picture for readers
+
+def test_the_picture_shows_the_widget_as_laid_out(widget):
+    widget.clear()
+    widget.draw_strokes(EXAMPLE_STROKES["7"])
+    widget.select_unit("c3", 7, 3, 4)
+    picture = np.array(widget.picture())
+    assert picture.shape[1::-1] == LAYOUT_SIZE and picture.shape[1] <= SCREEN[0] and picture.shape[0] <= SCREEN[1]
+
+    def at(name, width=None, height=None):
+        x, y, w, h = LAYOUT[name]
+        return picture[y:y + (height or h), x:x + (width or w)]
+
+    for layer, pane in widget.panes().items():  # numbers, frames and selection included
+        assert np.array_equal(at(layer, pane.shape[1], pane.shape[0]), pane[..., :3]), layer
+    assert np.array_equal(at("legend"), np.array(colour_legend()))
+    assert np.array_equal(at("bars"), np.array(bars_picture(widget.probabilities, 7)))
+    seen = Image.fromarray(input_view(widget.image, widget.highlight)[..., :3]).resize((160, 160), Image.NEAREST)
+    assert np.array_equal(at("seen"), np.array(seen))
+    def orange_text(region):  # pixels in the warning's colour (red well above green and blue)
+        r, g, b = (region[..., i].astype(int) for i in range(3))
+        return ((r > g + 60) & (r > b + 100)).sum()
+
+    assert orange_text(at("verdict")) == 0 and (at("verdict") < 100).any()  # a confident read, in grey
+    widget.clear()
+    widget.draw_strokes(UNLIKE["a single dot"][0])
+    picture = np.array(widget.picture())
+    assert orange_text(at("verdict")) > 50  # the warning, in its colour
+
+
+def test_the_picture_uses_no_font_under_12_px(widget, monkeypatch):
+    sizes, load = [], ImageFont.load_default
+    monkeypatch.setattr(ImageFont, "load_default", lambda size=None: sizes.append(size) or load(size=size))
+    draw._font.cache_clear()
+    colour_legend.cache_clear()
+    for view in VIEWS.values():
+        view.__dict__.pop("_background", None)
+    widget.clear()
+    widget.draw_strokes(EXAMPLE_STROKES["7"])
+    widget.select_unit("c3", 7, 3, 4)
+    widget.snapshot()
+    assert sizes and None not in sizes and min(sizes) >= 12, sizes
 
 
 def test_static_picture_follows_the_state(widget):
@@ -139,7 +445,7 @@ def test_static_picture_follows_the_state(widget):
     widget.draw_strokes(EXAMPLE_STROKES["7"])
     drawn = widget.picture_bundle()
     picture = Image.open(io.BytesIO(base64.b64decode(drawn["image/png"])))
-    assert picture.format == "PNG" and picture.width > 400
+    assert picture.format == "PNG" and picture.size == LAYOUT_SIZE
     assert drawn["image/png"] != blank["image/png"] and "prediction 7" in drawn["text/plain"]
 
 
@@ -151,7 +457,8 @@ def test_shown_it_puts_out_the_live_widget_and_a_picture_that_each_stroke_redraw
 
     shown, updates = [], []
     monkeypatch.setattr(IPython.display, "display",
-                        lambda bundle, raw, display_id=False: shown.append(bundle) or (Handle() if display_id else None))
+                        lambda bundle, raw, display_id=False:
+                        shown.append(bundle) or (Handle() if display_id else None))
     monkeypatch.setattr(IPython.display, "update_display",
                         lambda bundle, raw, display_id: updates.append((bundle, display_id)))
     widget = DrawDigit()
@@ -162,6 +469,8 @@ def test_shown_it_puts_out_the_live_widget_and_a_picture_that_each_stroke_redraw
     widget.draw_strokes(EXAMPLE_STROKES["1"])
     bundle, display_id = updates[-1]
     assert display_id == "draw-picture" and bundle["image/png"] != picture["image/png"]
+    widget.select_unit("c3", 7, 3, 4)  # a selection redraws the picture too
+    assert updates[-1][0]["image/png"] != bundle["image/png"]
 
 
 def test_making_the_widget_leaves_the_learners_random_numbers_alone():

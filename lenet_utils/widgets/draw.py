@@ -3,36 +3,46 @@
     from lenet_utils.widgets.draw import DrawDigit
     DrawDigit()
 
-After each stroke (mouse or finger) the drawing is preprocessed the MNIST way, shown as the net
-sees it (32x32), and the prediction, the ten probabilities and the maps of C1, S2, C3, S4, C5 and
-F6 (red > 0, blue < 0) update. Click a map pixel: its receptive field lights up on the 32x32 view;
-for a C3 unit the S2 maps it reads get an orange frame. Strokes are rasterised in Python from the
-mouse positions (no waiting for the browser's pixels; tests draw with ``draw_strokes``). Each layer
-is tiled as a grid of pixels (:data:`GRIDS`: where each unit sits, and its colour on a fixed
-scale). A PNG of the state stays in the notebook for GitHub/nbviewer/PDF readers (hidden in
-JupyterLab; :class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
+Three columns that fit a notebook's output area (:data:`LAYOUT_SIZE`, within 1,100 x 760 px): the drawing
+canvas and its buttons, the 32x32 view the net sees and a line on the selected unit; the verdict,
+the ten probabilities on a log scale and the colour legend; the maps of C1, S2, C3 and S4 (each map
+numbered) and C5 and F6 as strips of bars, one per unit. Colours: red > 0, white 0, blue < 0, on the
+scaled tanh's fixed range +-A.
+
+After each stroke the drawing is preprocessed the MNIST way and read by the net, and its ink is
+compared with MNIST's training digits (:func:`digit_statistics`, :func:`unlike_reason`): a drawing
+with less or more ink than all but 0.5% of them, cut off by the canvas edge, or that cannot be centred reads
+"unlike the digits LeNet-5 learned from" instead of a confident answer. Click a unit of a map or a
+strip: it gets a frame and its receptive field lights up on the 32x32 view; for a C3 unit the S2
+maps it reads get an orange frame; click it again (or **Deselect**) to deselect. Strokes are
+rasterised in Python from the mouse positions (tests draw with ``draw_strokes``). A PNG of the same
+layout stays in the notebook for readers without a kernel
+(:class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
 """
 
 import html
-import textwrap
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 import ipywidgets as widgets
 import numpy as np
 import torch
 from ipycanvas import Canvas, hold_canvas
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..features import capture_feature_maps
 from ..models import LeNet5, ScaledTanh
-from ..preprocess import is_blank, mnist_style
+from ..preprocess import FIELD, PAD, ink_map, is_blank, mnist_style
 from ..receptive import Box, c3_inputs, layer_shape, receptive_field
 from ..weights import load_lenet5, prepare
 from .saved_picture import SavedPicture, png_bytes
 
-__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "Grid", "GRIDS", "TITLES", "CAPTURED",
-           "input_view", "DrawDigit"]
+__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "INK_RANGE", "SCALED_INK_RANGE",
+           "MAX_OFF_CENTRE", "digit_statistics", "measure_typical_ranges", "unlike_reason", "Grid", "Strip",
+           "GRIDS", "STRIPS", "VIEWS", "TITLES", "CAPTURED", "LOG_FLOOR", "bar_length", "percent", "bars_html",
+           "bars_picture", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "DrawDigit"]
 
 CANVAS_SIZE = 280  #: the drawing canvas, in pixels (10x MNIST's 28)
 LINE_WIDTH = 22    #: pen width on the canvas: about 2 pixels of MNIST's 28x28 after scaling
@@ -45,73 +55,90 @@ EXAMPLE_STROKES = {
     "7": [[(80, 60), (200, 60), (170, 120), (140, 180), (120, 235)]],
 }
 
-
-# ---------------------------------------------------------------- LeNet-5's layers as pixel grids
-
 ACT_RANGE = ScaledTanh().A  # LeNet-5's scaled tanh lies in +-A: the fixed colour range of every map
 
 
-@dataclass(frozen=True)
-class Grid:
-    """A layer's maps tiled on a canvas, ``per_row`` tiles with ``gap`` pixels around each, at
-    native size, shown ``scale`` times larger. Dense layers (C5, F6): one pixel per unit, no gap."""
+# ---------------------------------------------------------------- how MNIST-like a drawing is
 
-    layer: str
-    per_row: int
-    scale: int
-    gap: int = 1
-
-    @property
-    def tile(self) -> tuple:
-        return layer_shape(self.layer)[1:]
-
-    @property
-    def size(self) -> tuple:
-        """(height, width) of the canvas in native pixels."""
-        (h, w), rows = self.tile, -(-layer_shape(self.layer)[0] // self.per_row)
-        return self.gap + rows * (h + self.gap), self.gap + self.per_row * (w + self.gap)
-
-    def origin(self, channel: int) -> tuple:
-        h, w = self.tile
-        return (self.gap + (channel // self.per_row) * (h + self.gap),
-                self.gap + (channel % self.per_row) * (w + self.gap))
-
-    def locate(self, x: float, y: float) -> "tuple | None":
-        """(channel, row, col) of the unit under canvas point (x, y), or None in a gap."""
-        h, w = self.tile
-        tr, r = divmod(int(y) - self.gap, h + self.gap)
-        tc, c = divmod(int(x) - self.gap, w + self.gap)
-        channel = tr * self.per_row + tc
-        if min(tr, tc, r, c) < 0 or r >= h or c >= w or tc >= self.per_row \
-                or channel >= layer_shape(self.layer)[0]:
-            return None
-        return channel, r, c
-
-    def render(self, maps: "torch.Tensor | None", selected: "tuple | None" = None,
-               framed: Sequence[int] = ()) -> np.ndarray:
-        """RGBA image of the maps (C x h x w, or C values for a dense layer); ``selected``
-        (channel, row, col) is marked green, the ``framed`` channels get an orange frame."""
-        out = np.full(self.size + (4,), 235, np.uint8)
-        out[..., 3] = 255
-        h, w = self.tile
-        colours = None if maps is None else _diverging(maps.reshape(-1, h, w).numpy())
-        for ch in range(layer_shape(self.layer)[0]):
-            y, x = self.origin(ch)
-            if ch in framed:
-                out[y - 1:y + h + 1, x - 1:x + w + 1, :3] = (255, 140, 0)
-            out[y:y + h, x:x + w, :3] = 200 if colours is None else colours[ch]
-        if selected is not None:
-            ch, r, c = selected
-            y, x = self.origin(ch)
-            out[y + r, x + c, :3] = (0, 200, 0)
-        return out
+#: The percentiles of MNIST's training digits that bound "like them": the rarest 0.5% on each side fall outside.
+TAILS = (0.5, 99.5)
+#: Measured by ``measure_typical_ranges(load_tensors("MNIST")[0])`` on MNIST's 60,000 training digits
+#: (tests/test_draw.py recomputes them on the full set where it is available, and checks them on the
+#: bundled sample): the share of the field covered by ink, before and after the drawing is scaled into
+#: MNIST's 28x28 field (the 0.5th and 99.5th percentiles), and the largest distance (pixels) of a
+#: digit's centre of mass from the field's centre.
+INK_RANGE = (0.0449, 0.2598)
+SCALED_INK_RANGE = (0.0449, 0.2598)
+MAX_OFF_CENTRE = 0.9166
 
 
-GRIDS = {g.layer: g for g in (Grid("c1", 6, 3), Grid("s2", 6, 6), Grid("c3", 8, 6), Grid("s4", 8, 12),
-                              Grid("c5", 12, 8, gap=0), Grid("f6", 7, 8, gap=0))}
-TITLES = {"c1": "C1 (6 maps, 28x28)", "s2": "S2 (6 maps, 14x14)", "c3": "C3 (16 maps, 10x10)",
-          "s4": "S4 (16 maps, 5x5)", "c5": "C5 (120 units)", "f6": "F6 (84 units)"}
-CAPTURED = {"c1": "c1_act", "s2": "s2_act", "c3": "c3_act", "s4": "s4_act", "c5": "c5_act", "f6": "f6_act"}
+def digit_statistics(drawing: "np.ndarray | torch.Tensor", image: "torch.Tensor | None" = None) -> dict:
+    """Simple statistics of a drawing (any size, ink as :func:`~lenet_utils.preprocess.ink_map`
+    reads it) and of ``image``, its :func:`~lenet_utils.preprocess.mnist_style` (made if not given):
+
+    - ``ink``: the share of the drawing's area covered by ink (its mean ink, 0-1); the 280x280
+      canvas is MNIST's 28x28 field at 10x, drawn with a pen about as wide as MNIST's strokes;
+    - ``scaled_ink``: that share in the 28x28 field once the ink is scaled into its 20x20 box;
+    - ``off_centre``: the distance (pixels) of the ink's centre of mass from the field's centre;
+    - ``edge_ink``: the most ink on the drawing's outermost pixels (0: nothing touches the edge).
+
+        digit_statistics(np.eye(28) * 255)["ink"]   # 28 of 784 pixels: 0.0357
+    """
+    ink = ink_map(drawing)
+    image = mnist_style(drawing) if image is None else image
+    field = image[0, PAD:PAD + FIELD, PAD:PAD + FIELD]
+    mass = field.sum()
+    if mass <= 0:
+        raise ValueError("the drawing holds no ink: draw something before asking how MNIST-like it is.")
+    position = torch.arange(FIELD, dtype=torch.float32)
+    centre = (FIELD - 1) / 2
+    row, col = (field.sum(dim=1) @ position) / mass, (field.sum(dim=0) @ position) / mass
+    edge = torch.cat([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    return {"ink": ink.mean().item(), "scaled_ink": field.mean().item(),
+            "off_centre": math.hypot(row.item() - centre, col.item() - centre), "edge_ink": edge.max().item()}
+
+
+def measure_typical_ranges(images: torch.Tensor) -> dict:
+    """:data:`INK_RANGE`, :data:`SCALED_INK_RANGE` and :data:`MAX_OFF_CENTRE` measured on ``images``
+    (N x 28 x 28, MNIST's digits), rounded to 4 decimals as the constants are stored.
+
+        measure_typical_ranges(load_tensors("MNIST")[0])   # how the constants were made (20 s)
+    """
+    stats = [digit_statistics(image) for image in np.asarray(images)]
+    values = {name: np.array([s[name] for s in stats]) for name in ("ink", "scaled_ink", "off_centre")}
+    spread = lambda name: tuple(round(float(v), 4) for v in np.percentile(values[name], TAILS))  # noqa: E731
+    return {"INK_RANGE": spread("ink"), "SCALED_INK_RANGE": spread("scaled_ink"),
+            "MAX_OFF_CENTRE": round(float(values["off_centre"].max()), 4)}
+
+
+def unlike_reason(stats: dict) -> "str | None":
+    """Why a drawing with these :func:`digit_statistics` is unlike MNIST's training digits (the
+    first reason that applies), or None when it is like them.
+
+        unlike_reason(digit_statistics(one_dot))   # 'too little ink'
+    """
+    checks = ((stats["ink"] < INK_RANGE[0], "too little ink"),
+              (stats["ink"] > INK_RANGE[1], "too much ink"),
+              (stats["edge_ink"] > 0, "cut off by the canvas edge"),
+              (stats["off_centre"] > MAX_OFF_CENTRE, "off-centre: it cannot be centred"),
+              (stats["scaled_ink"] > SCALED_INK_RANGE[1], "strokes too thick for its size"),
+              (stats["scaled_ink"] < SCALED_INK_RANGE[0], "strokes too thin for its size"))
+    return next((reason for failed, reason in checks if failed), None)
+
+
+# ---------------------------------------------------------------- pictures of the layers
+
+TEXT_RGB, WARN_RGB = (40, 40, 40), (170, 60, 0)
+EMPTY_RGB = (215, 215, 215)   # a map before anything is drawn
+FED_FRAME = (((255, 140, 0), 3),)                  # around the S2 maps a selected C3 unit reads
+SELECTION_FRAME = (((0, 200, 0), 2), ((0, 0, 0), 1))  # around the selected unit: green, then black
+TITLE_FONT, TEXT_FONT, LABEL_FONT = 14, 13, 12     # font sizes (px) of titles, text, numbers
+MARGIN_PX, TITLE_PX, LABEL_PX, GAP_PX = 4, 20, 16, 14
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
 
 
 def _diverging(v: np.ndarray) -> np.ndarray:
@@ -119,6 +146,190 @@ def _diverging(v: np.ndarray) -> np.ndarray:
     t = np.clip(v / ACT_RANGE, -1, 1)[..., None]
     red, blue = np.array([-55.0, -225, -225]), np.array([-225.0, -185, -55])  # minus white
     return (255 + np.where(t >= 0, t * red, -t * blue)).astype(np.uint8)
+
+
+def _frame(out: np.ndarray, top: int, left: int, bottom: int, right: int, rings: Sequence) -> None:
+    """Paint ``rings`` ((colour, width), innermost first) around rows top..bottom-1 and columns
+    left..right-1 of the image ``out``, leaving the box itself as it is."""
+    height, width = out.shape[:2]
+    for colour, thickness in rings:
+        t, l, b, r = top - thickness, left - thickness, bottom + thickness, right + thickness
+        for (y0, y1), (x0, x1) in (((t, top), (l, r)), ((bottom, b), (l, r)), ((top, bottom), (l, left)),
+                                   ((top, bottom), (right, r))):
+            out[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width), :3] = colour
+        top, left, bottom, right = t, l, b, r
+
+
+def _sheet(height: int, width: int) -> tuple:
+    sheet = Image.new("RGB", (width, height), "white")
+    return sheet, ImageDraw.Draw(sheet)
+
+
+def _rgba(sheet: Image.Image) -> np.ndarray:
+    return np.array(sheet.convert("RGBA"))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A layer's maps tiled on a canvas, ``per_row`` maps a row, each with its number above it and
+    the layer's title on top. Positions and sizes are in units: a unit of the layer is ``scale`` x
+    ``scale`` screen pixels, so canvas pixel (x, y) is unit (x / scale, y / scale)."""
+
+    layer: str
+    per_row: int
+    scale: int
+
+    @property
+    def tile(self) -> tuple:
+        return layer_shape(self.layer)[1:]
+
+    def _units(self, px: int) -> int:
+        return -(-px // self.scale)
+
+    @property
+    def size(self) -> tuple:
+        """(height, width) of the canvas in units."""
+        (h, w), rows = self.tile, -(-layer_shape(self.layer)[0] // self.per_row)
+        return (self._units(TITLE_PX) + rows * (self._units(LABEL_PX) + h) + self._units(MARGIN_PX),
+                2 * self._units(MARGIN_PX) + self.per_row * w + (self.per_row - 1) * self._units(GAP_PX))
+
+    @property
+    def pixels(self) -> tuple:
+        """(height, width) of the canvas in screen pixels."""
+        return tuple(n * self.scale for n in self.size)
+
+    def origin(self, channel: int) -> tuple:
+        """(row, col) in units of map ``channel``'s top-left unit."""
+        h, w = self.tile
+        row, col = divmod(channel, self.per_row)
+        return (self._units(TITLE_PX) + row * (self._units(LABEL_PX) + h) + self._units(LABEL_PX),
+                self._units(MARGIN_PX) + col * (w + self._units(GAP_PX)))
+
+    def locate(self, x: float, y: float) -> "tuple | None":
+        """(channel, row, col) of the unit at point (x, y) in units, or None between the maps."""
+        h, w = self.tile
+        for channel in range(layer_shape(self.layer)[0]):
+            top, left = self.origin(channel)
+            if 0 <= math.floor(y) - top < h and 0 <= math.floor(x) - left < w:
+                return channel, math.floor(y) - top, math.floor(x) - left
+        return None
+
+    def label_anchor(self, channel: int) -> tuple:
+        """(x, y) in pixels of the left end of the baseline of map ``channel``'s number."""
+        top, left = self.origin(channel)
+        return left * self.scale, top * self.scale - 4
+
+    @cached_property
+    def _background(self) -> np.ndarray:
+        """The sheet with the title and the maps' numbers, drawn once."""
+        sheet, pen = _sheet(*self.pixels)
+        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=_font(TITLE_FONT))
+        for channel in range(layer_shape(self.layer)[0]):
+            pen.text(self.label_anchor(channel), str(channel), fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="ls")
+        return _rgba(sheet)
+
+    def render(self, maps: "torch.Tensor | None", selected: "tuple | None" = None,
+               framed: Sequence[int] = ()) -> np.ndarray:
+        """RGBA image (screen pixels) of the maps (C x h x w; None: grey tiles); the ``selected``
+        (channel, row, col) unit gets a green and black frame and its map's number a black box, the
+        ``framed`` maps an orange frame."""
+        out, s = self._background.copy(), self.scale
+        h, w = self.tile
+        colours = None if maps is None else _diverging(maps.reshape(-1, h, w).numpy())
+        for channel in range(layer_shape(self.layer)[0]):
+            top, left = (v * s for v in self.origin(channel))
+            if channel in framed:
+                _frame(out, top, left, top + h * s, left + w * s, FED_FRAME)
+            out[top:top + h * s, left:left + w * s, :3] = (
+                EMPTY_RGB if colours is None else colours[channel].repeat(s, axis=0).repeat(s, axis=1))
+        if selected is not None:
+            channel, row, col = selected
+            top, left = self.origin(channel)
+            _frame(out, (top + row) * s, (left + col) * s, (top + row + 1) * s, (left + col + 1) * s,
+                   SELECTION_FRAME)
+            sheet = Image.fromarray(out)
+            pen, anchor = ImageDraw.Draw(sheet), self.label_anchor(channel)
+            x0, y0, x1, _ = pen.textbbox(anchor, str(channel), font=_font(LABEL_FONT), anchor="ls")
+            pen.rectangle([x0 - 2, y0 - 1, x1 + 1, anchor[1] + 1], fill=(0, 0, 0, 255))
+            pen.text(anchor, str(channel), fill=(255, 255, 255, 255), font=_font(LABEL_FONT), anchor="ls")
+            out = np.array(sheet)
+        return out
+
+
+PLOT_PX, AXIS_PX, TICKS_PX = 64, 40, 18
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A dense layer (C5, F6) as a strip of bars, one per unit, ``bar`` pixels apart: up and red
+    for a positive activation, down and blue for a negative one, full height at +-ACT_RANGE; unit
+    numbers every 20 below. Positions and sizes are in screen pixels (``scale`` 1)."""
+
+    layer: str
+    bar: int
+    scale = 1
+
+    @property
+    def units(self) -> int:
+        return layer_shape(self.layer)[0]
+
+    @property
+    def size(self) -> tuple:
+        """(height, width) of the canvas in pixels."""
+        return TITLE_PX + PLOT_PX + TICKS_PX, AXIS_PX + self.units * self.bar + MARGIN_PX
+
+    pixels = size
+
+    def origin(self, unit: int) -> tuple:
+        """(row, col) of the top-left pixel of unit ``unit``'s column."""
+        return TITLE_PX, AXIS_PX + unit * self.bar
+
+    def locate(self, x: float, y: float) -> "tuple | None":
+        """(unit, 0, 0) of the column at pixel (x, y), or None outside the bars."""
+        unit = (math.floor(x) - AXIS_PX) // self.bar
+        inside = TITLE_PX <= y < TITLE_PX + PLOT_PX and x >= AXIS_PX and unit < self.units
+        return (unit, 0, 0) if inside else None
+
+    @cached_property
+    def _background(self) -> np.ndarray:
+        """The sheet with the title, the value axis and the unit numbers, drawn once."""
+        sheet, pen = _sheet(*self.pixels)
+        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=_font(TITLE_FONT))
+        zero, right = TITLE_PX + PLOT_PX // 2, AXIS_PX + self.units * self.bar
+        pen.line([(AXIS_PX, zero), (right, zero)], fill=(170, 170, 170))
+        pen.line([(AXIS_PX - 1, TITLE_PX), (AXIS_PX - 1, TITLE_PX + PLOT_PX)], fill=(170, 170, 170))
+        for y, value in ((TITLE_PX + 5, f"{ACT_RANGE:+.1f}"), (zero, "0"),
+                         (TITLE_PX + PLOT_PX - 5, f"{-ACT_RANGE:+.1f}")):
+            pen.text((AXIS_PX - 4, y), value, fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="rm")
+        for unit in range(0, self.units, 10):
+            x = AXIS_PX + unit * self.bar + self.bar // 2
+            pen.line([(x, TITLE_PX + PLOT_PX), (x, TITLE_PX + PLOT_PX + 3)], fill=TEXT_RGB)
+            if unit % 20 == 0:
+                pen.text((x, TITLE_PX + PLOT_PX + 4), str(unit), fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="mt")
+        return _rgba(sheet)
+
+    def render(self, values: "torch.Tensor | None", selected: "tuple | None" = None) -> np.ndarray:
+        """RGBA image of the bars (None: axes only); the ``selected`` (unit, 0, 0) column framed."""
+        out = self._background.copy()
+        half, zero = PLOT_PX // 2, TITLE_PX + PLOT_PX // 2
+        if values is not None:
+            v = values.reshape(-1).numpy()
+            lengths = np.rint(np.clip(v / ACT_RANGE, -1, 1) * half).astype(int)
+            for unit, (length, colour) in enumerate(zip(lengths, _diverging(v))):
+                x = AXIS_PX + unit * self.bar
+                out[min(zero, zero - length):max(zero, zero - length), x:x + self.bar - 1, :3] = colour
+        if selected is not None:
+            x = AXIS_PX + selected[0] * self.bar
+            _frame(out, TITLE_PX, x, TITLE_PX + PLOT_PX, x + self.bar - 1, SELECTION_FRAME)
+        return out
+
+
+GRIDS = {g.layer: g for g in (Grid("c1", 6, 2), Grid("s2", 6, 4), Grid("c3", 8, 4), Grid("s4", 8, 8))}
+STRIPS = {s.layer: s for s in (Strip("c5", 3), Strip("f6", 4))}
+VIEWS = {**GRIDS, **STRIPS}  # every layer's picture, in the network's order
+TITLES = {"c1": "C1 (6 maps, 28x28)", "s2": "S2 (6 maps, 14x14)", "c3": "C3 (16 maps, 10x10)",
+          "s4": "S4 (16 maps, 5x5)", "c5": "C5 (120 units)", "f6": "F6 (84 units)"}
+CAPTURED = {"c1": "c1_act", "s2": "s2_act", "c3": "c3_act", "s4": "s4_act", "c5": "c5_act", "f6": "f6_act"}
 
 
 def input_view(x: torch.Tensor, box: "Box | None" = None) -> np.ndarray:
@@ -136,26 +347,157 @@ def input_view(x: torch.Tensor, box: "Box | None" = None) -> np.ndarray:
     return out
 
 
+LEGEND_PX = (250, 56)  # (width, height)
+
+
+@cache
+def colour_legend() -> Image.Image:
+    """The colour bar of every map and strip: blue -A, white 0, red +A, with those numbers."""
+    width, height = LEGEND_PX
+    sheet, pen = _sheet(height, width)
+    pen.text((0, 0), f"Colour: activation, range \u00b1A = \u00b1{ACT_RANGE:.4g}", fill=TEXT_RGB,
+             font=_font(LABEL_FONT))
+    left, right = 20, width - 20
+    colours = _diverging(np.linspace(-ACT_RANGE, ACT_RANGE, right - left))
+    sheet.paste(Image.fromarray(np.repeat(colours[None], 14, axis=0)), (left, 20))
+    pen.rectangle([left - 1, 19, right, 34], outline=(120, 120, 120))
+    for x, text in ((left, f"{-ACT_RANGE:+.2f}"), ((left + right) // 2, "0"), (right, f"{ACT_RANGE:+.2f}")):
+        pen.text((x, 38), text, fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="mt")
+    return sheet
+
+
+# ---------------------------------------------------------------- the ten probabilities
+
+LOG_FLOOR = 1e-4   #: the probability at which a bar is empty (the bars are on a log scale up to 1)
+LOG_TICKS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+BAR_X, BAR_TRACK_PX, BAR_ROW_PX, BARS_TITLE_PX = 18, 160, 20, 20
+WIN_RGB, BAR_RGB, DOUBT_RGB, TRACK_RGB = (217, 83, 79), (91, 141, 239), (160, 160, 160), (232, 232, 232)
+BARS_PX = (250, BARS_TITLE_PX + 10 * BAR_ROW_PX + 20)  # (width, height)
+
+
+def bar_length(p: float) -> float:
+    """The share of its track a probability's bar fills, on a log scale: LOG_FLOOR or less empty,
+    1 full. ``bar_length(0.01)`` is 0.5, so a digit at 1% still shows a half-long bar."""
+    return 0.0 if p <= LOG_FLOOR else min(1.0, 1 - math.log10(p) / math.log10(LOG_FLOOR))
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage that rounds no doubt away: ``percent(0.99996)`` is '>99.99%'."""
+    if p < LOG_FLOOR:
+        return f"<{100 * LOG_FLOOR:g}%"
+    return f">{100 * (1 - LOG_FLOOR):.2f}%" if p > 1 - LOG_FLOOR else f"{100 * p:.2f}%"
+
+
+def _bar_colour(digit: int, winner: "int | None", doubt: bool) -> tuple:
+    return DOUBT_RGB if doubt else WIN_RGB if digit == winner else BAR_RGB
+
+
+def bars_html(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> str:
+    """The ten probabilities as HTML bars on a log scale (``bar_length``) with their percentages;
+    ``winner``'s bar red, all grey when ``doubt``; empty bars when ``probabilities`` is None."""
+    rows = [f"<div style='font-weight:bold;height:{BARS_TITLE_PX}px'>Probability of each digit (log scale)</div>"]
+    for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
+        colour = "#%02x%02x%02x" % _bar_colour(digit, winner, doubt)
+        rows.append(
+            f"<div class='lenet-bar' data-digit='{digit}' data-p='{p:.4f}' style='display:flex;align-items:"
+            f"center;height:{BAR_ROW_PX}px;font-family:monospace'><span style='width:{BAR_X}px'>{digit}</span>"
+            f"<div style='background:#e8e8e8;width:{BAR_TRACK_PX}px;height:12px'><div style='height:12px;"
+            f"width:{round(BAR_TRACK_PX * bar_length(p))}px;background:{colour}'></div></div>"
+            f"<span style='margin-left:6px'>{percent(p) if probabilities is not None else ''}</span></div>")
+    ticks = "".join(f"<span style='position:absolute;left:{round(BAR_TRACK_PX * bar_length(t))}px;"
+                    f"transform:translateX(-50%)'>{100 * t:g}%</span>" for t in LOG_TICKS)
+    rows.append(f"<div style='position:relative;height:16px;margin-left:{BAR_X}px;font-size:11px;"
+                f"color:#555'>{ticks}</div>")
+    return f"<div style='font-size:13px;line-height:{BAR_ROW_PX}px'>{''.join(rows)}</div>"
+
+
+def bars_picture(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> Image.Image:
+    """The same bars as :func:`bars_html`, as a picture."""
+    sheet, pen = _sheet(BARS_PX[1], BARS_PX[0])
+    pen.text((0, 2), "Probability of each digit (log scale)", fill=TEXT_RGB, font=_font(TEXT_FONT))
+    for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
+        y = BARS_TITLE_PX + digit * BAR_ROW_PX
+        pen.text((0, y + BAR_ROW_PX // 2), str(digit), fill=TEXT_RGB, font=_font(TEXT_FONT), anchor="lm")
+        pen.rectangle([BAR_X, y + 4, BAR_X + BAR_TRACK_PX - 1, y + 15], fill=TRACK_RGB)
+        length = round(BAR_TRACK_PX * bar_length(p))
+        if length:
+            pen.rectangle([BAR_X, y + 4, BAR_X + length - 1, y + 15], fill=_bar_colour(digit, winner, doubt))
+        if probabilities is not None:
+            pen.text((BAR_X + BAR_TRACK_PX + 6, y + BAR_ROW_PX // 2), percent(p), fill=TEXT_RGB,
+                     font=_font(TEXT_FONT), anchor="lm")
+    y = BARS_TITLE_PX + 10 * BAR_ROW_PX + 2
+    for t in LOG_TICKS:
+        pen.text((BAR_X + round(BAR_TRACK_PX * bar_length(t)), y), f"{100 * t:g}%", fill=(85, 85, 85),
+                 font=_font(LABEL_FONT), anchor="mt")
+    return sheet
+
+
+# ---------------------------------------------------------------- the layout (screen pixels)
+
+SEEN_SCALE, ROW_GAP, COLUMN_GAP = 5, 4, 16
+LEFT_W, MIDDLE_W = CANVAS_SIZE + 2, 250  # the drawing canvas has a 1-pixel border
+#: The widget's three columns of (name, width, height), top to bottom.
+COLUMNS = ((("drawing", LEFT_W, CANVAS_SIZE + 2), ("buttons", LEFT_W, 28), ("seen_title", LEFT_W, 20),
+            ("seen", 32 * SEEN_SCALE, 32 * SEEN_SCALE), ("info", LEFT_W, 112)),
+           (("verdict", MIDDLE_W, 110), ("bars", *BARS_PX), ("legend", *LEGEND_PX)),
+           tuple((layer, view.pixels[1], view.pixels[0]) for layer, view in VIEWS.items()))
+
+
+def _positions(columns: Sequence) -> tuple:
+    """{name: (x, y, width, height)} of every element, and the (width, height) of the whole."""
+    where, x, height = {}, 0, 0
+    for column in columns:
+        y = 0
+        for name, w, h in column:
+            where[name] = (x, y, w, h)
+            y += h + ROW_GAP
+        x, height = x + max(w for _, w, _ in column) + COLUMN_GAP, max(height, y)
+    return where, (x - COLUMN_GAP, height)
+
+
+LAYOUT, LAYOUT_SIZE = _positions(COLUMNS)
+
+
+def _place(name: str, **more) -> widgets.Layout:
+    """The fixed size of element ``name`` (from :data:`LAYOUT`) and the gap below it."""
+    _, _, w, h = LAYOUT[name]
+    return widgets.Layout(width=f"{w}px", height=f"{h}px", margin=f"0 0 {ROW_GAP}px 0", **more)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list:
+    """``text`` broken into lines no wider than ``width`` pixels."""
+    lines = [""]
+    for word in text.split():
+        trial = f"{lines[-1]} {word}".strip()
+        if font.getlength(trial) <= width or not lines[-1]:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return lines
+
+
 # ---------------------------------------------------------------- the widget
 
 def _pixel_canvas(height: int, width: int, scale: int, name: str) -> Canvas:
     """A canvas of native pixels shown ``scale`` times larger, unsmoothed, with CSS class ``name``."""
-    layout = widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px")
+    layout = widgets.Layout(width=f"{width * scale}px", height=f"{height * scale}px", margin=f"0 0 {ROW_GAP}px 0")
     return Canvas(width=width, height=height, layout=layout, _dom_classes=["lenet-pixelated", name])
 
 
-SPACED = {"margin": "0 24px 0 0"}
-STYLE = "<style>.lenet-pixelated { image-rendering: pixelated; cursor: crosshair; }</style>"
+STYLE = "<style>.lenet-pixelated { image-rendering: pixelated; } .lenet-map { cursor: crosshair; }</style>"
 
 
 class DrawDigit(SavedPicture):
     """The draw-a-digit widget around a trained LeNet-5 (default: the shipped ``load_lenet5()``).
 
     Python API (what the mouse does, for tests and scripts): ``draw_strokes(strokes)``, ``clear()``,
-    ``select_unit(layer, channel, row, col)``; read ``prediction`` (None while blank),
-    ``probabilities`` (10 floats or None), ``drawing`` (280x280 ink), ``image`` (1x32x32, what the
-    net sees), ``maps`` (per layer), ``selected``, ``highlight`` (a ``receptive.Box``) and
-    ``fed_maps`` (C3 only).
+    ``select_unit(layer, channel, row, col)``, ``select_unit(None)`` or ``clear_selection()``; read
+    ``prediction`` (None while blank), ``probabilities`` (10 floats or None), ``unlike`` (why the
+    drawing is unlike MNIST's digits, or None), ``statistics`` (its :func:`digit_statistics`),
+    ``drawing`` (280x280 ink), ``image`` (1x32x32, what the net sees), ``maps`` (per layer),
+    ``selected``, ``highlight`` (a ``receptive.Box``) and ``fed_maps`` (C3 only).
+
+        pad = DrawDigit().draw_strokes(EXAMPLE_STROKES["7"]); pad.select_unit("c3", 7, 3, 4)
     """
 
     def __init__(self, net: "LeNet5 | None" = None, line_width: int = LINE_WIDTH) -> None:
@@ -165,12 +507,16 @@ class DrawDigit(SavedPicture):
         self.image = torch.zeros(1, 32, 32)
         self.maps: dict[str, torch.Tensor] = {}
         self.probabilities: "np.ndarray | None" = None
+        self.statistics: "dict | None" = None
+        self.unlike: "str | None" = None
         self.selected: "tuple | None" = None
         self._ink = Image.new("L", (CANVAS_SIZE, CANVAS_SIZE))
         self._pen: "list | None" = None  # the stroke being drawn
+        self._shown: dict[str, np.ndarray] = {}  # what each map canvas shows now
 
         self.canvas = Canvas(width=CANVAS_SIZE, height=CANVAS_SIZE, layout=widgets.Layout(
-            width=f"{CANVAS_SIZE}px", height=f"{CANVAS_SIZE}px", border="1px solid #999"))
+            width=f"{CANVAS_SIZE}px", height=f"{CANVAS_SIZE}px", border="1px solid #999",
+            margin=f"0 0 {ROW_GAP}px 0"))
         self.canvas.add_class("lenet-draw-canvas")
         for register, handler in ((self.canvas.on_mouse_down, self._down), (self.canvas.on_mouse_move, self._move),
                                   (self.canvas.on_mouse_up, self._up), (self.canvas.on_mouse_out, self._up)):
@@ -179,24 +525,36 @@ class DrawDigit(SavedPicture):
         self.canvas.on_touch_move(lambda touches: touches and self._move(*touches[0]))
         for register in (self.canvas.on_touch_end, self.canvas.on_touch_cancel):
             register(lambda touches: self._up())
-        self.clear_button = widgets.Button(description="Clear", icon="eraser")
+        button = dict(width="120px", height="28px", margin="0 8px 0 0")
+        self.clear_button = widgets.Button(description="Clear", icon="eraser", layout=widgets.Layout(**button))
         self.clear_button.on_click(lambda _: self.clear())
-        self.seen = _pixel_canvas(32, 32, 5, "lenet-seen")
-        self.verdict, self.bars = widgets.HTML(), widgets.HTML(_dom_classes=["lenet-bars"])
-        self.info = widgets.HTML(_dom_classes=["lenet-selection"])
-        self.map_canvases, rows = {}, []
-        for layer, grid in GRIDS.items():
-            canvas = _pixel_canvas(*grid.size, grid.scale, f"lenet-map-{layer}")
+        self.deselect_button = widgets.Button(description="Deselect", icon="times", disabled=True,
+                                              tooltip="deselect the unit (or click it again)",
+                                              layout=widgets.Layout(**button))
+        self.deselect_button.on_click(lambda _: self.clear_selection())
+        self.seen = _pixel_canvas(32, 32, SEEN_SCALE, "lenet-seen")
+        self.verdict = widgets.HTML(layout=_place("verdict", overflow="hidden"))
+        self.bars = widgets.HTML(layout=_place("bars", overflow="hidden"), _dom_classes=["lenet-bars"])
+        self.info = widgets.HTML(layout=_place("info", overflow="hidden"), _dom_classes=["lenet-selection"])
+        legend = widgets.Image(value=png_bytes(colour_legend()), format="png", layout=_place("legend"))
+        self.map_canvases = {}
+        for layer, view in VIEWS.items():
+            height, width = view.pixels
+            canvas = Canvas(width=width, height=height, layout=_place(layer),
+                            _dom_classes=["lenet-map", f"lenet-map-{layer}"])
             canvas.on_mouse_down(lambda x, y, layer=layer: self._click(layer, x, y))
             self.map_canvases[layer] = canvas
-            rows.append(widgets.VBox([widgets.HTML(f"<b>{TITLES[layer]}</b>"), canvas]))
         self.ui = widgets.VBox([
-            widgets.HTML(STYLE),
-            widgets.HBox([widgets.VBox([self.canvas, self.clear_button], layout=SPACED),
-                          widgets.VBox([widgets.HTML("<b>What LeNet-5 sees</b> (32x32)"), self.seen],
-                                       layout=SPACED),
-                          widgets.VBox([self.verdict, self.bars])]),
-            self.info, widgets.VBox(rows[:4]), widgets.HBox([rows[4], widgets.HTML("&nbsp;" * 8), rows[5]])])
+            widgets.HTML(STYLE, layout=widgets.Layout(width="0px", height="0px", margin="0")),
+            widgets.HBox([
+                widgets.VBox([self.canvas, widgets.HBox([self.clear_button, self.deselect_button],
+                                                        layout=_place("buttons")),
+                              widgets.HTML("<div style='font-size:14px;line-height:20px'><b>What LeNet-5 "
+                                           "sees</b> (32x32)</div>", layout=_place("seen_title")),
+                              self.seen, self.info],
+                             layout=widgets.Layout(margin=f"0 {COLUMN_GAP}px 0 0")),
+                widgets.VBox([self.verdict, self.bars, legend], layout=widgets.Layout(margin=f"0 {COLUMN_GAP}px 0 0")),
+                widgets.VBox(list(self.map_canvases.values()))])])
         self._reset_canvas()
         self._update()
 
@@ -227,8 +585,12 @@ class DrawDigit(SavedPicture):
         ImageDraw.Draw(self._ink).ellipse([x - r, y - r, x + r, y + r], fill=255)
 
     def _click(self, layer: str, x: float, y: float) -> None:
-        unit = GRIDS[layer].locate(x, y)
-        if unit is not None:
+        """A click on a layer's canvas at pixel (x, y): select the unit there, or deselect it."""
+        view = VIEWS[layer]
+        unit = view.locate(x / view.scale, y / view.scale)
+        if unit is not None and (layer, *unit) == self.selected:
+            self.clear_selection()
+        elif unit is not None:
             self.select_unit(layer, *unit)
 
     # ---------------------------------------------------------------- the Python API
@@ -251,18 +613,30 @@ class DrawDigit(SavedPicture):
         self._reset_canvas()
         self._update()
 
-    def select_unit(self, layer: str, channel: int, row: int = 0, col: int = 0) -> None:
-        """Highlight what unit (channel, row, col) of ``layer`` (c1, s2, c3, s4, c5, f6) sees."""
-        if layer not in GRIDS:
-            raise ValueError(f"pick a unit of one of the layers {', '.join(GRIDS)}; got {layer!r}.")
-        receptive_field(layer, channel, row, col)  # checks the unit exists
-        self.selected = (layer, channel, row, col)
+    def select_unit(self, layer: "str | None", channel: "int | None" = None, row: int = 0, col: int = 0) -> None:
+        """Highlight what unit (channel, row, col) of ``layer`` (c1, s2, c3, s4, c5, f6) sees;
+        ``select_unit(None)`` deselects."""
+        if layer is None:
+            self.selected = None
+        else:
+            if layer not in VIEWS:
+                raise ValueError(f"pick a unit of one of the layers {', '.join(VIEWS)}; got {layer!r}.")
+            if channel is None:
+                raise ValueError(f"say which unit of {layer}: select_unit({layer!r}, channel, row, col), "
+                                 f"e.g. select_unit('c3', 7, 3, 4).")
+            receptive_field(layer, channel, row, col)  # checks the unit exists
+            self.selected = (layer, channel, row, col)
+        self.deselect_button.disabled = self.selected is None
         self._render_views()
         self.refresh_picture()
 
+    def clear_selection(self) -> None:
+        """Deselect the selected unit (as the **Deselect** button does)."""
+        self.select_unit(None)
+
     @property
     def prediction(self) -> "int | None":
-        """The predicted digit, or None when nothing is drawn."""
+        """The predicted digit, or None when nothing is drawn (see ``unlike`` for how much it means)."""
         return None if self.probabilities is None else int(np.argmax(self.probabilities))
 
     @property
@@ -292,50 +666,65 @@ class DrawDigit(SavedPicture):
             self.canvas.line_cap = self.canvas.line_join = "round"
 
     def _update(self) -> None:
-        """Preprocess the drawing, run the net, redraw everything."""
-        self.image = mnist_style(self.drawing)
+        """Preprocess the drawing, run the net, judge the drawing, redraw everything."""
+        drawing = self.drawing
+        self.image = mnist_style(drawing)
         if is_blank(self.image):
-            self.maps, self.probabilities = {}, None
+            self.maps, self.probabilities, self.statistics, self.unlike = {}, None, None, None
         else:
             out = capture_feature_maps(self.net, prepare(self.image)[None],
                                        layers=[*CAPTURED.values(), "output"])
             self.maps = {layer: out[name][0] for layer, name in CAPTURED.items()}
             self.probabilities = torch.softmax(out["output"][0], dim=0).numpy()
+            self.statistics = digit_statistics(drawing, self.image)
+            self.unlike = unlike_reason(self.statistics)
         digit = "" if self.prediction is None else self.prediction
-        self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' style='font-size:20px'>"
-                              + (f"LeNet-5 reads: <b style='font-size:36px'>{digit}</b>" if digit != ""
-                                 else "draw a digit") + "</div>")
-        probs = self.probabilities if self.probabilities is not None else np.zeros(10)
-        self.bars.value = "".join(
-            f"<div class='lenet-bar' data-digit='{d}' data-p='{p:.4f}' style='display:flex;gap:6px;"
-            f"align-items:center;height:18px;font-family:monospace'>{d}<div style='background:#eee;"
-            f"width:160px;height:12px'><div style='height:12px;width:{100 * p:.1f}%;background:"
-            f"{'#d9534f' if d == self.prediction else '#5b8def'}'></div></div>{p:6.1%}</div>"
-            for d, p in enumerate(probs))
+        lines = "".join(f"<div style='font-size:{size}px;line-height:{round(size * 1.25)}px;color:"
+                        f"{'#%02x%02x%02x' % colour}'>{html.escape(text)}</div>"
+                        for text, size, colour in self.verdict_lines())
+        self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' data-unlike='"
+                              f"{html.escape(self.unlike or '')}'>{lines}</div>")
+        self.bars.value = bars_html(self.probabilities, self.prediction, doubt=self.unlike is not None)
         self._render_views()
         self.refresh_picture()
+
+    def verdict_lines(self) -> list:
+        """The verdict as (text, font size, RGB colour) lines: the same words in the page and the picture."""
+        if self.prediction is None:
+            return [("Draw a digit on the white square.", 15, TEXT_RGB)]
+        if self.unlike is not None:
+            return [(f"Unlike the digits LeNet-5 learned from ({self.unlike}): its answer means little "
+                     f"(it would say {self.prediction}).", 15, WARN_RGB)]
+        return [("LeNet-5 reads", 15, TEXT_RGB), (str(self.prediction), 40, TEXT_RGB),
+                (f"with probability {percent(self.probabilities[self.prediction])}", 15, TEXT_RGB)]
 
     def _render_views(self) -> None:
         with hold_canvas():
             self.seen.put_image_data(input_view(self.image, self.highlight))
-            for layer, tiles in self._tiles().items():
-                self.map_canvases[layer].put_image_data(tiles)
-        self.info.value = f"<div style='min-height:1.5em'>{html.escape(self.describe_selection())}</div>"
+            for layer, picture in self.panes().items():
+                if not np.array_equal(picture, self._shown.get(layer)):
+                    self.map_canvases[layer].put_image_data(picture)
+                    self._shown[layer] = picture
+        self.info.value = (f"<div style='font-size:{TEXT_FONT}px;line-height:18px'>"
+                           f"{html.escape(self.describe_selection())}</div>")
 
-    def _tiles(self) -> dict:
-        """Each layer's maps as an RGBA image, with the selected unit and C3's inputs marked."""
-        return {layer: grid.render(self.maps.get(layer),
-                                   self.selected[1:] if self.selected and self.selected[0] == layer else None,
-                                   self.fed_maps if layer == "s2" else ())
-                for layer, grid in GRIDS.items()}
+    def panes(self) -> dict:
+        """Each layer's picture (RGBA, screen pixels), with the selected unit and C3's inputs framed."""
+        out = {}
+        for layer, view in VIEWS.items():
+            selected = self.selected[1:] if self.selected and self.selected[0] == layer else None
+            framed = {"framed": self.fed_maps} if layer == "s2" else {}
+            out[layer] = view.render(self.maps.get(layer), selected, **framed)
+        return out
 
     def describe_selection(self) -> str:
         """One line on the selected unit: where it is, what it sees, what it reads."""
         if self.selected is None:
-            return "Click a pixel of any feature map below to see which input pixels that unit sees."
+            return ("Click a unit of any map or strip on the right to see which input pixels it sees; "
+                    "click it again to deselect.")
         layer, channel, row, col = self.selected
         box = self.highlight
-        where = f"unit {channel}" if layer in ("c5", "f6") else f"map {channel}, row {row}, column {col}"
+        where = f"unit {channel}" if layer in STRIPS else f"map {channel}, row {row}, column {col}"
         text = (f"{layer.upper()} {where}: sees input rows {box.top}-{box.bottom - 1}, columns "
                 f"{box.left}-{box.right - 1} ({box.size[0]}x{box.size[1]} of the 32x32 pixels)")
         if layer == "c3":
@@ -346,32 +735,40 @@ class DrawDigit(SavedPicture):
 
     # ---------------------------------------------------------------- the picture for readers
 
-    def snapshot(self) -> bytes:
-        """A PNG of the widget's state: drawing, 32x32 view, probabilities and feature maps."""
-        sheet = Image.new("RGB", (620, 560), "white")
-        pen = ImageDraw.Draw(sheet)
-        sheet.paste(Image.eval(self._ink, lambda v: 255 - v).resize((140, 140), Image.LANCZOS), (10, 24))
+    def picture(self) -> Image.Image:
+        """The widget as one picture, laid out as :data:`LAYOUT` (each element at its place)."""
+        sheet, pen = _sheet(LAYOUT_SIZE[1], LAYOUT_SIZE[0])
+
+        def at(name: str) -> tuple:
+            return LAYOUT[name][:2]
+
+        x, y = at("drawing")
+        pen.rectangle([x, y, x + CANVAS_SIZE + 1, y + CANVAS_SIZE + 1], outline=(153, 153, 153))
+        sheet.paste(Image.eval(self._ink, lambda v: 255 - v), (x + 1, y + 1))
+        x, y = at("seen_title")
+        pen.text((x, y + 2), "What LeNet-5 sees (32x32)", fill=TEXT_RGB, font=_font(TITLE_FONT))
         seen = Image.fromarray(input_view(self.image, self.highlight)[..., :3])
-        sheet.paste(seen.resize((128, 128), Image.NEAREST), (170, 24))
-        verdict = "draw a digit" if self.prediction is None else f"LeNet-5 reads: {self.prediction}"
-        for x, text in ((10, "drawing"), (170, "what LeNet-5 sees"), (320, verdict)):
-            pen.text((x, 8), text, fill="black")
-        probs = self.probabilities if self.probabilities is not None else np.zeros(10)
-        for d, p in enumerate(probs):
-            pen.text((320, 26 + 14 * d), str(d), fill="black")
-            pen.rectangle([334, 28 + 14 * d, 334 + int(200 * p), 36 + 14 * d],
-                          fill=(217, 83, 79) if d == self.prediction else (91, 141, 239))
-        x, y = 10, 180
-        for layer, tiles in self._tiles().items():
-            zoom = max(1, GRIDS[layer].scale // 2)
-            picture = Image.fromarray(tiles[..., :3]).resize((tiles.shape[1] * zoom, tiles.shape[0] * zoom),
-                                                             Image.NEAREST)
-            pen.text((x, y), TITLES[layer], fill="black")
-            sheet.paste(picture, (x, y + 14))
-            x, y = (200, y) if layer == "c5" else (10, y + picture.height + 22)
-        pen.multiline_text((330, 190), textwrap.fill(self.describe_selection(), 44), fill="black")
-        return png_bytes(sheet)
+        sheet.paste(seen.resize((32 * SEEN_SCALE, 32 * SEEN_SCALE), Image.NEAREST), at("seen"))
+        x, y = at("info")
+        for line in _wrap(self.describe_selection(), _font(TEXT_FONT), LEFT_W):
+            pen.text((x, y), line, fill=TEXT_RGB, font=_font(TEXT_FONT))
+            y += 18
+        x, y = at("verdict")
+        for text, size, colour in self.verdict_lines():
+            for line in _wrap(text, _font(size), MIDDLE_W):
+                pen.text((x, y), line, fill=colour, font=_font(size))
+                y += round(size * 1.25)
+        sheet.paste(bars_picture(self.probabilities, self.prediction, doubt=self.unlike is not None), at("bars"))
+        sheet.paste(colour_legend(), at("legend"))
+        for layer, picture in self.panes().items():
+            sheet.paste(Image.fromarray(picture[..., :3]), at(layer))
+        return sheet
+
+    def snapshot(self) -> bytes:
+        """A PNG of the widget's state, as :meth:`picture` draws it."""
+        return png_bytes(self.picture())
 
     def summary(self) -> str:
         """The prediction in words."""
-        return f"DrawDigit: prediction {self.prediction}"
+        doubt = "" if self.unlike is None else f" (unlike MNIST's digits: {self.unlike}, so it means little)"
+        return f"DrawDigit: prediction {self.prediction}{doubt}"
