@@ -247,7 +247,10 @@ D2L_WORKERS = 4  #: d2l 0.17's ``get_dataloader_workers()``
 
 
 def _usable_cpus() -> int:
-    """The CPU cores this process may run on (what PyTorch's DataLoader checks its workers against)."""
+    """The most workers PyTorch's DataLoader suggests (it warns above): the CPU cores this process
+    may run on, counted by PyTorch's own function where it has one."""
+    if hasattr(torch._utils, "cpu_count"):  # what DataLoader's worker check calls, in newer PyTorch
+        return torch._utils.cpu_count() or 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -38,7 +38,11 @@ def _kernel_display():
 class Animator:
     """Curves that grow while a model trains (d2l's ``Animator``, same arguments).
 
-    ``add(x, ys)`` appends one point to each curve (``None`` skips a curve). In JupyterLab the
+    ``add(x, ys)`` appends one point to each curve (``None`` skips a curve); every point is drawn
+    with a marker, so a curve of a single point (one epoch's test accuracy) shows. ``ylabel``
+    defaults to what the legend's curves measure ('loss / acc' for d2l's legend); ``xlim`` and
+    ``ylim`` are widened a little so that markers at the limits stay whole, and a limit with equal
+    ends (d2l's ``xlim=[1, num_epochs]`` with one epoch) spans the points instead. In JupyterLab the
     figure is a single output that is redrawn in place through one display handle: no flicker, no
     pile of stacked images, and the same single output under nbval/nbclient. Redraws are throttled
     to one per ``min_interval`` seconds; :meth:`finish` draws the last state. Outside a Jupyter
@@ -49,8 +53,10 @@ class Animator:
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
                  figsize=(5, 3.2), title=None, min_interval=0.3):
-        self.xlabel, self.ylabel = xlabel, ylabel
         self.legend = list(legend) if legend else []
+        if ylabel is None:  # what the curves measure: 'train loss', 'test acc' -> 'loss / acc'
+            ylabel = " / ".join(dict.fromkeys(name.split()[-1] for name in self.legend if name.strip()))
+        self.xlabel, self.ylabel = xlabel, ylabel
         self.xlim, self.ylim = xlim, ylim
         self.xscale, self.yscale = xscale, yscale
         self.fmts = fmts
@@ -116,7 +122,9 @@ class Animator:
         ax.cla()
         for i, (x, y) in enumerate(zip(self.X or [], self.Y or [])):
             label = self.legend[i] if i < len(self.legend) else None
-            ax.plot(x, y, self.fmts[i % len(self.fmts)], label=label)
+            line, = ax.plot(x, y, self.fmts[i % len(self.fmts)], label=label)
+            if line.get_marker() in (None, "None", ""):  # the format names no marker
+                line.set(marker="o", markersize=4)
         if self.xlabel:
             ax.set_xlabel(self.xlabel)
         if self.ylabel:
@@ -124,9 +132,9 @@ class Animator:
         ax.set_xscale(self.xscale)
         ax.set_yscale(self.yscale)
         if self.xlim is not None:
-            ax.set_xlim(self.xlim)
+            ax.set_xlim(_padded(self.xlim, [v for xs in self.X or [] for v in xs], self.xscale))
         if self.ylim is not None:
-            ax.set_ylim(self.ylim)
+            ax.set_ylim(_padded(self.ylim, [v for ys in self.Y or [] for v in ys], self.yscale))
         if self.legend and self.X:
             ax.legend(loc="best", fontsize="small")
         ax.grid(True, alpha=0.3)
@@ -149,6 +157,25 @@ class Animator:
             self._handle.update(image)
         self.renders += 1
         self._last_render = time.perf_counter()
+
+
+def _padded(limits: Sequence[float], values: list[float], scale: str) -> tuple[float, float]:
+    """Axis ``limits`` widened by 4% of their span at each end (on a log axis, of their span in
+    decades), so that a marker at a limit is drawn whole. Equal ends first become the span of
+    ``values`` and the limit (one unit, or one decade, around it if that is still a point).
+
+        _padded([1, 1], [0.2, 0.6, 1.0], "linear")   # (0.168, 1.032)
+    """
+    log = scale == "log"
+    to, back = (math.log10, lambda v: 10 ** v) if log else (float, float)
+    low, high = to(limits[0]), to(limits[1])
+    if low == high:
+        ends = [low] + [to(v) for v in values if v > 0 or not log]
+        low, high = min(ends), max(ends)
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+    pad = 0.04 * (high - low)
+    return back(low - pad), back(high + pad)
 
 
 def _named_histories(histories: "History | Sequence[History] | dict[str, History]") -> list:

@@ -1,16 +1,20 @@
 """Plots: the live Animator (one output updated in place, or none without a kernel) and the
 curves and the other pictures (lenet_utils.pictures) the chapters draw."""
 
+import os
 import subprocess
 import sys
+import warnings
 
 import matplotlib.pyplot as plt
+import matplotlib.text
 import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
 
 from lenet_utils import pictures, plot
+from lenet_utils.data import D2L_WORKERS, SAMPLE_DIR, textbook_loaders
 from lenet_utils.plot import Animator
 from lenet_utils.history import History
 
@@ -166,3 +170,55 @@ def test_curve_plots_live_in_plot_and_pictures_are_separate():
     assert {"plot_history", "plot_runs", "plot_best_worst", "plot_ladder"} <= set(plot.__all__)
     assert not {"show_images", "plot_heatmap", "confusion_matrix"} & set(plot.__all__)
     assert {"show_images", "plot_heatmap", "confusion_matrix", "show_misclassified"} <= set(pictures.__all__)
+
+
+def test_animator_one_epoch_run_shows_its_single_test_point_and_labels_its_axes():
+    """Chapter 4's d2l loop with one epoch: xlim=[1, 1], five training points and one test point."""
+    animator = Animator(xlabel="epoch", xlim=[1, 1], legend=["train loss", "train acc", "test acc"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns about identical xlims
+        for i in range(1, 6):
+            animator.add(i / 5, (2.3 - 0.3 * i, 0.1 + 0.1 * i, None))
+        animator.add(1, (None, None, 0.62))
+        animator.finish()
+        animator.fig.canvas.draw()
+    ax = animator.axes
+    test_line = ax.lines[2]
+    assert list(test_line.get_xdata()) == [1.0] and test_line.get_marker() not in (None, "None", "")
+    assert ax.get_ylabel() == "loss / acc" and ax.get_xlabel() == "epoch"
+    low, high = ax.get_xlim()
+    assert low < 0.2 and high > 1.0, "the limits span every point"
+    box = ax.get_window_extent()
+    for line in ax.lines:
+        assert line.get_marker() not in (None, "None", ""), f"{line.get_label()} has no markers"
+        radius = line.get_markersize() / 2 * animator.fig.dpi / 72
+        for x, y in ax.transData.transform(line.get_xydata()):
+            assert box.x0 + radius <= x <= box.x1 - radius and box.y0 + radius <= y <= box.y1 - radius
+    for text in animator.fig.findobj(matplotlib.text.Text):
+        if text.get_visible() and text.get_text():
+            assert text.get_fontsize() * 100 / 72 >= 11, f"{text.get_text()!r} is under 11 px at 100 dpi"
+
+
+def test_animator_keeps_given_labels_formats_and_a_wider_xlim():
+    animator = Animator(xlabel="step", ylabel="error", xlim=[0, 10], legend=["a"], fmts=("bs-",))
+    for i in range(11):
+        animator.add(i, float(i))
+    animator.finish()
+    ax = animator.axes
+    assert ax.get_ylabel() == "error" and ax.lines[0].get_marker() == "s"
+    low, high = ax.get_xlim()
+    assert -1 < low < 0 and 10 < high < 11, "the given xlim, a little wider for the end markers"
+    assert Animator().ylabel == "" and Animator(legend=["lr"]).ylabel == "lr"
+
+
+def test_chapter_4_textbook_loaders_and_live_plot_print_no_warnings():
+    """The default DataLoader workers never exceed what PyTorch suggests on this machine, so it
+    prints no 'This DataLoader will create 4 worker processes' warning (checked as an error)."""
+    suggested = torch._utils.cpu_count() if hasattr(torch._utils, "cpu_count") else len(os.sched_getaffinity(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_dl, test_dl = textbook_loaders("fashion-mnist", 256, root=SAMPLE_DIR, train_size=512, test_size=256,
+                                             verbose=False)
+        for loader in (train_dl, test_dl):
+            next(iter(loader))  # PyTorch checks the workers against the cores here
+    assert 1 <= train_dl.num_workers == test_dl.num_workers <= min(D2L_WORKERS, suggested)

@@ -1,14 +1,15 @@
 """Watch it learn: LeNet's first-layer kernels and the feature maps of one fixed test image redraw
-while it trains, beside the loss and accuracy curves, with Pause / Resume / Step-one-batch buttons.
+while it trains, beside the loss and accuracy curves, with Pause / Resume / Step / Restart buttons.
 
     from lenet_utils.widgets.watch import WatchItLearn
     watch = WatchItLearn("fashion-mnist")   # starts training in the background
     watch.show()                            # the widget; its saved picture is updated at the end
 
 Training is ``lenet_utils.train.train_ch6`` in a background thread, so the buttons stay live. Its
-``stop`` hook, called before every batch, is where a paused run waits (and where Step lets exactly
-one batch through); its ``on_point`` checkpoints, every ``redraw_every`` batches, are where the
+``stop`` hook, called before every batch, is where a paused run waits (and where Step lets a few
+batches through); its ``on_point`` checkpoints, every ``redraw_every`` batches, are where the
 pictures are redrawn. Pausing ends nothing: the model, the optimizer and the history carry on.
+Restart trains the same net again from its starting weights.
 """
 
 import html
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import nn
 
 from ..checks import whole_number
@@ -28,41 +29,123 @@ from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History, Point
 from ..mode import pick
+from ..sources import dataset_info
 from ..train import train_ch6
 from .private_torch import fresh_lenet, xavier_weights
-from .saved_picture import SavedPicture, heat_image, picture_sheet, png_bytes
+from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes
 
 __all__ = ["WatchItLearn"]
 
+WATCHABLE_RUN_S = 20  #: the default pace (slow motion) makes a whole run last at least about this long
+FONT_PX = 14  #: the text drawn into the pictures (the notebook's own text is 13 px)
+INDEX_PX = 12  #: the numbers under the tiles, as the colour bars' labels
+INDEX_H = INDEX_PX + 4  #: the band under a row of tiles that holds their numbers
+PICTURES_W = 540  #: the widest a row of feature maps may be, in pixels, not counting its colour bar
+GAP = 10  #: pixels between the pictures
+LABEL_RGB = (60, 60, 60)  #: the colour of the labels and numbers
 
-def _strip(images: list[Image.Image], cols: int, gap: int = 3) -> Image.Image:
-    """Equal-sized images in a grid of ``cols`` columns on white."""
+
+def _grid(images: list[Image.Image], cols: int, gap: int = 3) -> Image.Image:
+    """Equal-sized images in a grid of ``cols`` columns on white, each numbered (0, 1, ...) in
+    ``INDEX_PX`` text centred under it.
+
+        _grid([heat_image(m, 1.0, "gray", vmin=0.0) for m in maps], cols=8)   # maps 0..15 in 2 rows
+    """
     w, h = images[0].size
     rows = -(-len(images) // cols)
-    sheet = Image.new("RGB", (cols * (w + gap) - gap, rows * (h + gap) - gap), "white")
+    sheet = Image.new("RGB", (cols * (w + gap) - gap, rows * (h + INDEX_H + gap) - gap), "white")
+    draw, index_font = ImageDraw.Draw(sheet), font(INDEX_PX)
     for i, img in enumerate(images):
-        sheet.paste(img, ((i % cols) * (w + gap), (i // cols) * (h + gap)))
+        x, y = (i % cols) * (w + gap), (i // cols) * (h + INDEX_H + gap)
+        sheet.paste(img, (x, y))
+        draw.text((x + (w - round(index_font.getlength(str(i)))) // 2, y + h + 1), str(i),
+                  fill=LABEL_RGB, font=index_font)
+    return sheet
+
+
+def _beside(tiles: Image.Image, bar: Image.Image) -> Image.Image:
+    """A colour bar to the right of ``tiles``, top-aligned.
+
+        _beside(image, colour_bar(0.0, 1.0, "gray", image.height))
+    """
+    both = Image.new("RGB", (tiles.width + 8 + bar.width, max(tiles.height, bar.height)), "white")
+    both.paste(tiles, (0, 0))
+    both.paste(bar, (tiles.width + 8, 0))
+    return both
+
+
+def _kernel_scale(height: int) -> Image.Image:
+    """The kernels' colour scale, blue (-max) to white (0) to red (+max) of each kernel, ``height``
+    pixels tall: numbers would be wrong here, as each kernel has its own max.
+
+        _beside(kernels, _kernel_scale(60))
+    """
+    strip = heat_image(torch.linspace(1, -1, height)[:, None].expand(height, 12), 1.0, scale=1)
+    label_font = font(INDEX_PX)
+    ticks = (("+max of each kernel", 0, "lt"), ("0", (height - 1) // 2, "lm"),
+             ("−max of each kernel", height - 1, "lb"))
+    bar = Image.new("RGB", (strip.width + 5 + max(round(label_font.getlength(t)) for t, _, _ in ticks), height),
+                    "white")
+    bar.paste(strip, (0, 0))
+    draw = ImageDraw.Draw(bar)
+    draw.rectangle([0, 0, strip.width - 1, height - 1], outline=(120, 120, 120))
+    for text, y, anchor in ticks:
+        draw.line([strip.width, y, strip.width + 3, y], fill="black")
+        draw.text((strip.width + 5, y), text, fill="black", font=label_font, anchor=anchor)
+    return bar
+
+
+def _grey_range(maps: torch.Tensor) -> tuple[float, float]:
+    """The (lowest, highest) finite value of ``maps``, highest > lowest (0 to 1 when none is finite,
+    as after a diverged step): the grey scale of a row of maps and of its colour bar.
+
+        _grey_range(torch.tensor([0.0, 2.5, float("nan")]))   # (0.0, 2.5)
+    """
+    finite = maps[torch.isfinite(maps)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+    return lo, hi if hi > lo else lo + 1.0
+
+
+def _labelled(heading: str, parts: list[tuple[str, Image.Image]]) -> Image.Image:
+    """``heading``, then pictures stacked on white, each under its label."""
+    text_font, line = font(FONT_PX), FONT_PX + 6
+    texts = [heading] + [label for label, _ in parts]
+    width = max([int(text_font.getlength(t)) for t in texts] + [img.width for _, img in parts])
+    sheet = Image.new("RGB", (width, line + 4 + sum(line + img.height + 8 for _, img in parts) - 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((0, 0), heading, fill="black", font=text_font)
+    y = line + 4
+    for label, img in parts:
+        draw.text((0, y), label, fill=LABEL_RGB, font=text_font)
+        sheet.paste(img, (0, y + line))
+        y += line + img.height + 8
     return sheet
 
 
 class WatchItLearn(SavedPicture):
-    """Train a LeNet and watch its conv1 kernels and feature maps change, with pause/resume/step.
+    """Train a LeNet and watch its conv1 kernels and feature maps change, with pause/resume/step/restart.
 
     ``data`` is a data set name (a class-balanced subset of ``train_size``/``test_size`` images is
     loaded) or a ``(train_iter, test_iter)`` pair. ``net`` defaults to ``make_lenet("relu")``, trained
     with ``optimizer`` (Adam) at ``lr``; it must have a ``kernels`` conv layer and the named
     feature-map ``layers``. The pictures are redrawn about every ``redraw_every`` batches;
-    ``image_index`` picks the test image; ``slow_motion`` seconds pass before each batch (a slider:
-    LeNet learns too fast to follow otherwise). Every run starts from d2l's Xavier initialisation
-    drawn from a ``torch.Generator`` seeded with ``seed`` (the notebook's random numbers are left
-    alone), and a loaded data set is shuffled with ``seed`` too.
+    ``image_index`` picks the test image; the Step button trains ``step_batches`` batches;
+    ``slow_motion`` seconds pass before each batch (a slider, 0 to 0.5 s; by default the pace at
+    which the run lasts about ``WATCHABLE_RUN_S`` seconds, at least 0.05 s a batch: LeNet learns
+    too fast to follow otherwise). Every run starts from d2l's Xavier initialisation drawn from a
+    ``torch.Generator`` seeded with ``seed`` (the notebook's random numbers are left alone), and a
+    loaded data set is shuffled with ``seed`` too.
 
-    Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``wait()``, ``stop()``,
-    ``close()``; ``batches_done``, ``total_batches``, ``renders``, ``points`` (every checkpoint so
-    far), ``kernel_distance`` (at each point: how far the kernels are from where they started,
-    relative to their starting size), ``history`` (the run's History once an epoch or the run has
-    ended, else None), ``paused``, ``finished``, ``error`` (what ended a failed run; ``wait()``
-    raises it).
+    Python API: ``start()``, ``pause()``, ``resume()``, ``step()``, ``restart()``, ``wait()``,
+    ``stop()``, ``close()``; ``batches_done``, ``total_batches``, ``renders``, ``points`` (every
+    checkpoint so far), ``kernel_distance`` (at each point: how far the kernels are from where they
+    started, relative to their starting size), ``history`` (the run's History once an epoch or the
+    run has ended, else None), ``state`` ('not started', 'running', 'pausing', 'paused',
+    'finished' or 'failed'), ``paused``, ``finished``, ``error`` (what ended a failed run;
+    ``wait()`` raises it).
+
+        watch = WatchItLearn("mnist", start=False, step_batches=4)
+        watch.pause(); watch.start(); watch.step()   # 4 batches trained, then held
     """
 
     CURVES_EVERY_S = 1.0  # the curves are redrawn at most this often while training runs
@@ -71,11 +154,13 @@ class WatchItLearn(SavedPicture):
     def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
                  net: nn.Module | None = None, train_size: int | None = None, test_size: int | None = None,
                  batch_size: int = 64, num_epochs: int | None = None, lr: float = 2e-3,
-                 optimizer: str = "adam", redraw_every: int = 4, image_index: int = 0,
+                 optimizer: str = "adam", redraw_every: int = 4, step_batches: int = 8, image_index: int = 0,
                  kernels: str = "conv1", layers: Sequence[str] = ("act1", "act2"),
-                 slow_motion: float = 0.05, seed: int = 0,
+                 slow_motion: float | None = None, seed: int = 0,
                  device: "str | torch.device | None" = None, start: bool = True):
+        self.class_names = None
         if isinstance(data, str):
+            self.class_names = dataset_info(data).classes
             data = load_data(data, batch_size, device=device,
                              train_size=pick(10_000, 2_000) if train_size is None else train_size,
                              test_size=1_000 if test_size is None else test_size, seed=seed, verbose=False)
@@ -83,53 +168,65 @@ class WatchItLearn(SavedPicture):
         if not 0 <= image_index < self.test_iter.num_examples:
             raise ValueError(f"image_index must lie in 0..{self.test_iter.num_examples - 1}, got {image_index}.")
         whole_number("redraw_every", redraw_every)
+        self.step_batches = whole_number("step_batches", step_batches)
+        self.num_epochs = pick(3, 2) if num_epochs is None else whole_number("num_epochs", num_epochs)
+        self.total_batches = self.num_epochs * len(self.train_iter)
+        if slow_motion is None:
+            slow_motion = min(0.5, max(0.05, round(WATCHABLE_RUN_S / self.total_batches, 2)))
         if not 0 <= slow_motion <= 0.5:
             raise ValueError(f"slow_motion must lie on its slider, 0 to 0.5 s per batch; got {slow_motion!r}.")
         # the starting weights are drawn here, not in train_ch6, so that the first picture shows them
         generator = torch.Generator().manual_seed(seed)
         self.net = fresh_lenet(generator, activation="relu") if net is None else xavier_weights(net, generator)
         self.net.to(self.train_iter.device)
+        self._start_weights = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
         modules = dict(self.net.named_modules())
         if not isinstance(modules.get(kernels), nn.Conv2d):
             raise ValueError(f"kernels={kernels!r} is not a Conv2d layer of this net; its convolutions "
                              f"are {[n for n, m in modules.items() if isinstance(m, nn.Conv2d)]}.")
-        self.kernel_layer, self.layers = modules[kernels], list(layers)
+        self.kernels_name, self.kernel_layer, self.layers = kernels, modules[kernels], list(layers)
+        unknown = [name for name in self.layers if name not in modules]
+        if unknown:
+            raise ValueError(f"layers={self.layers!r}: this net has no layer named {unknown}; its layers "
+                             f"are {[n for n in modules if n]}.")
+        self.image_index = image_index
         self.image = self.test_iter.X[image_index:image_index + 1]
-        self.num_epochs = pick(3, 1) if num_epochs is None else whole_number("num_epochs", num_epochs)
         self.lr, self.optimizer = lr, optimizer
         self.points_per_epoch = max(1, len(self.train_iter) // redraw_every)
-        self.total_batches = self.num_epochs * len(self.train_iter)
-        self.batches_done, self.renders, self.points, self.kernel_distance = 0, 0, [], []
-        self._kernels_at_start = self.kernel_layer.weight.detach().clone()
-        self.history: History | None = None
-        self.error: BaseException | None = None
+        self.renders = 0
         self._cond = threading.Condition()
-        self._paused = self._parked = self._cancel = self.finished = False
-        self._released, self._allowance, self._drawn_at, self._curves_at = 0, 0, -1, 0.0
-        self._thread: threading.Thread | None = None
+        self._new_run()
 
         self.status = widgets.HTML()
-        self.pause_button = widgets.Button(description="Pause", icon="pause")
-        self.resume_button = widgets.Button(description="Resume", icon="play")
-        self.step_button = widgets.Button(description="Step one batch", icon="step-forward")
+        self.pause_button = widgets.Button(description="Pause", icon="pause",
+                                           tooltip="Hold training before its next batch")
+        self.resume_button = widgets.Button(description="Resume", icon="play", tooltip="Let training run on")
+        self.step_button = widgets.Button(
+            description=f"Step {self.step_batches} batch{'es' if self.step_batches > 1 else ''}",
+            icon="step-forward",
+            tooltip=f"Pause, train {self.step_batches} more batch(es) "
+                    f"({self.step_batches * self.train_iter.batch_size} images) at full speed, and redraw")
+        self.restart_button = widgets.Button(description="Restart", icon="refresh",
+                                             tooltip="Stop this run and train the net again from its starting weights")
         self.slow_motion = widgets.FloatSlider(value=slow_motion, min=0, max=0.5, step=0.01,
                                                description="s per batch", readout_format=".2f")
         self.kernels_view, self.maps_view, self.curves_view = (widgets.Image(format="png") for _ in range(3))
         for widget, css in ((self.status, "lenet-watch-status"), (self.pause_button, "lenet-watch-pause"),
                             (self.resume_button, "lenet-watch-resume"), (self.step_button, "lenet-watch-step"),
+                            (self.restart_button, "lenet-watch-restart"),
                             (self.kernels_view, "lenet-watch-kernels"), (self.maps_view, "lenet-watch-maps"),
                             (self.curves_view, "lenet-watch-curves")):
             widget.add_class(css)
         self.pause_button.on_click(lambda _: self.pause())
         self.resume_button.on_click(lambda _: self.resume())
         self.step_button.on_click(lambda _: self.step())
-        pictures = widgets.VBox([widgets.HTML("<b>conv1 kernels</b> (red positive, blue negative, each on "
-                                              "its own scale)"), self.kernels_view,
-                                 widgets.HTML("<b>the test image and its feature maps</b>"), self.maps_view])
+        self.restart_button.on_click(lambda _: self.restart())
+        gap = widgets.Layout(grid_gap=f"{GAP}px", align_items="flex-start")
         self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button,
-                                              self.slow_motion]),
-                                self.status, widgets.HBox([pictures, self.curves_view],
-                                                          layout=widgets.Layout(align_items="flex-start"))])
+                                              self.restart_button, self.slow_motion]),
+                                self.status,
+                                widgets.HBox([widgets.VBox([self.kernels_view, self.maps_view], layout=gap),
+                                              self.curves_view], layout=gap)])
         self.ui.add_class("lenet-watch")
         self._render()
         if start:
@@ -141,19 +238,40 @@ class WatchItLearn(SavedPicture):
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def state(self) -> str:
+        """'not started', 'running', 'pausing' (held at the next batch), 'paused', 'finished' or 'failed'."""
+        if self.finished:
+            return "failed" if self.error else "finished"
+        if self._thread is None:
+            return "not started"
+        if self._paused:
+            return "paused" if self._parked else "pausing"
+        return "running"
+
     def start(self) -> "WatchItLearn":
-        """Start training in a background thread (once). A run of another WatchItLearn still going
-        is stopped (its model and history kept): running a notebook cell again starts afresh
-        instead of sharing the CPU with the old run."""
+        """Start training in a background thread (once; ``restart()`` trains again). A run of
+        another WatchItLearn still going is stopped (its model and history kept): running a
+        notebook cell again starts afresh instead of sharing the CPU with the old run."""
         if self._thread is not None:
-            raise RuntimeError("This widget has already trained its run; make a new WatchItLearn to train again.")
+            raise RuntimeError("This widget has already started its run: call restart() (or click "
+                               "Restart) to train again from the starting weights.")
         previous, WatchItLearn._current = WatchItLearn._current, self
-        if previous is not None:
+        if previous is not None and previous is not self:
             previous.stop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="lenet-watch-it-learn")
         self._thread.start()
         self._set_status()
         return self
+
+    def restart(self) -> "WatchItLearn":
+        """Stop this run (if any) and train again, running, from the starting weights: the points,
+        kernel distances and history start afresh."""
+        self.stop()
+        with self._cond:
+            self._new_run()
+        self._render()
+        return self.start()
 
     def pause(self, timeout: float = 60) -> int:
         """Hold training before its next batch and redraw; return ``batches_done``."""
@@ -165,16 +283,21 @@ class WatchItLearn(SavedPicture):
         self._set_status()
         return self.batches_done
 
-    def step(self, timeout: float = 60) -> int:
-        """Pause if running, then train exactly one batch and redraw; return ``batches_done``."""
+    def step(self, batches: int | None = None, timeout: float = 60) -> int:
+        """Pause if running, then train ``batches`` more batches (default ``step_batches``, what
+        the Step button trains) at full speed and redraw; return ``batches_done``.
+
+            watch.step(1)   # exactly one batch
+        """
+        count = self.step_batches if batches is None else whole_number("batches", batches)
         if self._thread is None:
             raise RuntimeError("Training has not started: call start() first.")
         self.pause(timeout)
         with self._cond:
             if self.finished:
                 return self.batches_done
-            target = self.batches_done + 1
-            self._allowance += 1
+            target = self.batches_done + count
+            self._allowance += count
             self._cond.notify_all()
             self._wait_for(lambda: (self._parked and self.batches_done >= target) or self.finished,
                            timeout, "step")
@@ -216,17 +339,37 @@ class WatchItLearn(SavedPicture):
         self.ui.close()
 
     def snapshot(self) -> bytes:
-        """A PNG of what the widget shows now (for saved notebooks and print)."""
-        rows = [[(Image.open(io.BytesIO(view.value)), caption)] for view, caption in
-                ((self.kernels_view, "conv1 kernels (red +, blue -)"),
-                 (self.maps_view, "the test image and its feature maps"), (self.curves_view, ""))]
-        return picture_sheet(rows, [self._status_text()])
+        """A PNG of what the widget shows now, laid out as the widget: the status line, then the
+        kernels above the feature maps, the curves to their right (for saved notebooks and print)."""
+        kernels, maps, curves = (Image.open(io.BytesIO(view.value)).convert("RGB")
+                                 for view in (self.kernels_view, self.maps_view, self.curves_view))
+        text_font, line = font(FONT_PX), FONT_PX + 8
+        status = self._status_text()
+        left_w, left_h = max(kernels.width, maps.width), kernels.height + GAP + maps.height
+        width = max(GAP + left_w + GAP + curves.width, int(text_font.getlength(status))) + GAP
+        sheet = Image.new("RGB", (width, GAP + line + max(left_h, curves.height) + GAP), "white")
+        ImageDraw.Draw(sheet).text((GAP, GAP), status, fill="black", font=text_font)
+        top = GAP + line
+        sheet.paste(kernels, (GAP, top))
+        sheet.paste(maps, (GAP, top + kernels.height + GAP))
+        sheet.paste(curves, (GAP + left_w + GAP, top))
+        return png_bytes(sheet)
 
     def summary(self) -> str:
         """The status line (the picture saved with the notebook is updated when the run ends)."""
         return f"WatchItLearn: {self._status_text()}"
 
     # ---------------------------------------------------------------- training
+
+    def _new_run(self) -> None:
+        """The net back at its starting weights and nothing trained or recorded (no thread runs)."""
+        self.net.load_state_dict(self._start_weights)
+        self.batches_done, self.points, self.kernel_distance = 0, [], []
+        self.history: History | None = None
+        self.error: BaseException | None = None
+        self._paused = self._parked = self._cancel = self.finished = False
+        self._released, self._allowance, self._drawn_at, self._curves_at = 0, 0, -1, 0.0
+        self._thread: threading.Thread | None = None
 
     def _wait_for(self, predicate, timeout: float, what: str) -> None:
         if not self._cond.wait_for(predicate, timeout):
@@ -276,72 +419,112 @@ class WatchItLearn(SavedPicture):
 
     def _on_point(self, point: Point, net: nn.Module) -> None:
         self.points.append(point)
-        moved = (self.kernel_layer.weight.detach() - self._kernels_at_start).norm()
-        self.kernel_distance.append(float(moved / self._kernels_at_start.norm()))
+        moved = (self.kernel_layer.weight.detach() - self._start_weights[f"{self.kernels_name}.weight"]).norm()
+        self.kernel_distance.append(float(moved / self._start_weights[f"{self.kernels_name}.weight"].norm()))
         self._render(curves=False)
 
     def _on_epoch(self, history: History) -> None:
         self.history = history
+        self._render()  # the epoch's test accuracy, at once
 
     # ---------------------------------------------------------------- the pictures
 
     def _status_text(self) -> str:
-        held = self._parked or self._thread is None
-        state = ("error: " + str(self.error) if self.error else "finished" if self.finished
-                 else ("paused" if held else "pausing") if self._paused
-                 else "running" if self._thread else "not started")
-        last = self.points[-1] if self.points else None
-        loss = f", train loss {last.train_loss:.3f}, train acc {last.train_acc:.3f}" if last else ""
-        return f"batch {self.batches_done} of {self.total_batches}{loss} ({state})"
+        state = f"failed: {self.error}" if self.error else self.state
+        parts = [f"batch {self.batches_done} of {self.total_batches}"]
+        if self.points:
+            parts.append(f"train loss {self.points[-1].train_loss:.3f}, train acc {self.points[-1].train_acc:.3f}")
+        tested = [p for p in self.points if p.test_acc is not None]
+        if tested:
+            parts.append(f"test acc {tested[-1].test_acc:.3f} after epoch {round(tested[-1].epoch)}")
+        return f"{', '.join(parts)} ({state})"
 
     def _set_status(self) -> None:
         self.status.value = html.escape(self._status_text())
-        finished = self.finished
-        self.pause_button.disabled = finished or self._paused
-        self.resume_button.disabled = finished or not self._paused
-        self.step_button.disabled = finished or self._thread is None
+        state = self.state
+        self.pause_button.disabled = state not in ("running", "not started") or self._paused
+        self.resume_button.disabled = state not in ("pausing", "paused", "not started") or not self._paused
+        self.step_button.disabled = state not in ("running", "pausing", "paused")
+        self.restart_button.disabled = state == "not started"
+
+    def _layer_label(self, name: str, maps: torch.Tensor) -> str:
+        """'act1 = ReLU(conv1): 6 maps of 28×28' (naming the convolution before a layer that is not one)."""
+        names = [n for n, m in self.net.named_modules() if n and not list(m.children())]  # leaves, in order
+        module = dict(self.net.named_modules())[name]
+        before = names[:next(i for i, n in enumerate(names) if n == name or n.startswith(name + "."))]
+        conv = next((n for n in reversed(before) if isinstance(self.net.get_submodule(n), nn.Conv2d)), None)
+        what = name if isinstance(module, nn.Conv2d) or conv is None else f"{name} = {type(module).__name__}({conv})"
+        count, h, w = maps.shape
+        return f"{what}: {count} maps of {h}×{w}"
+
+    def _maps_picture(self) -> Image.Image:
+        """The test image and, row by row, its feature maps at each of ``layers``: each row labelled,
+        its maps numbered and on one grey scale (its lowest black, its highest white), shown by a
+        colour bar with those two numbers."""
+        label = int(self.test_iter.y[self.image_index])
+        named = f"{self.class_names[label]} (class {label})" if self.class_names else f"class {label}"
+        image = heat_image(self.image[0].mean(dim=0).cpu(), 1.0, "gray", vmin=0.0, scale=3)
+        parts = [(f"input: test image {self.image_index}, {named}",
+                  _beside(image, colour_bar(0.0, 1.0, "gray", image.height)))]
+        for name, out in capture_feature_maps(self.net, self.image, self.layers).items():
+            out = out[0]
+            if out.dim() != 3:
+                raise ValueError(f"layers: {name!r} puts out {tuple(out.shape)}, not maps (channels x "
+                                 f"height x width); name convolution or activation layers.")
+            count, _, w = out.shape
+            cols = min(8, count)
+            scale = max(2, min(84 // w, (PICTURES_W // cols - 3) // w))
+            vmin, vmax = _grey_range(out)
+            tiles = _grid([heat_image(m, vmax, "gray", vmin=vmin, scale=scale) for m in out], cols)
+            bar = colour_bar(vmin, vmax, "gray", tiles.height - INDEX_H)  # top row's top to last row's foot
+            parts.append((self._layer_label(name, out), _beside(tiles, bar)))
+        return _labelled("feature maps (each row on one grey scale: white = its highest)", parts)
+
+    def _kernels_picture(self) -> Image.Image:
+        weight = self.kernel_layer.weight.detach().float().mean(dim=1).cpu()  # over input channels
+        kernels = _grid([heat_image(k, float(k.abs().max()) or 1.0, scale=12) for k in weight],
+                        min(8, len(weight)), gap=8)  # each on its own scale
+        label = (f"{len(weight)} kernels of {weight.shape[-2]}×{weight.shape[-1]}: red positive, "
+                 f"blue negative, each on its own scale")
+        return _labelled(f"{self.kernels_name} kernels",
+                         [(label, _beside(kernels, _kernel_scale(kernels.height - INDEX_H)))])
 
     def _render(self, curves: bool = True) -> None:
         """Redraw kernels and feature maps from the net as it is now, and the curves when
         ``curves`` or when they are more than ``CURVES_EVERY_S`` old (matplotlib is the slow part)."""
-        weight = self.kernel_layer.weight.detach().float().mean(dim=1).cpu()  # over input channels
-        self.kernels_view.value = png_bytes(_strip([heat_image(k, float(k.abs().max()) or 1.0, scale=12)
-                                                    for k in weight], 8, gap=8))  # each on its own scale
-        maps = capture_feature_maps(self.net, self.image, self.layers)
-        rows = [heat_image(self.image[0].mean(dim=0).cpu(), 1.0, "gray", vmin=0.0, scale=3)]
-        for out in maps.values():
-            out = out[0]
-            vmax, vmin = float(out.max()), float(out.min())
-            rows.append(_strip([heat_image(m, vmax, "gray", vmin=vmin, scale=max(2, 84 // m.shape[-1]))
-                                for m in out], cols=8))
-        width = max(r.width for r in rows)
-        sheet = Image.new("RGB", (width, sum(r.height + 6 for r in rows)), "white")
-        y = 0
-        for r in rows:
-            sheet.paste(r, (0, y))
-            y += r.height + 6
-        self.maps_view.value = png_bytes(sheet)
+        for view, img in ((self.kernels_view, self._kernels_picture()), (self.maps_view, self._maps_picture())):
+            view.value = png_bytes(img, compress_level=1)  # fast: redrawn while training; snapshot() re-encodes
+            view.layout.width = f"{img.width}px"  # shown at its natural size, never stretched
         if curves or time.monotonic() - self._curves_at > self.CURVES_EVERY_S:
-            self.curves_view.value = self._curves()
+            fig = self._curves_figure()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=fig.dpi)
+            self.curves_view.value = buf.getvalue()
+            self.curves_view.layout.width = f"{round(fig.get_figwidth() * fig.dpi)}px"
             self._curves_at = time.monotonic()
             with self._cond:  # everything shown is now of this batch (a paused run need not redraw)
                 self._drawn_at = self.batches_done
         self.renders += 1
         self._set_status()
 
-    def _curves(self) -> bytes:
-        fig = Figure(figsize=(4.2, 3.0))
+    def _curves_figure(self) -> Figure:
+        """Loss and accuracies against epochs; every marker lies inside the axes."""
+        fig = Figure(figsize=(4.4, 3.4), dpi=100, layout="constrained")
         ax = fig.subplots()
-        if self.points:
-            x = [p.epoch for p in self.points]
-            ax.plot(x, [p.train_loss for p in self.points], ".-", color="C0", label="train loss")
-            ax.plot(x, [p.train_acc for p in self.points], ".--", color="C2", label="train acc")
-            tested = [p for p in self.points if p.test_acc is not None]
-            ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
-            ax.legend(fontsize="small", loc="center right")
-        ax.set(xlabel="epoch", xlim=(0, self.num_epochs), ylim=(0, max([2.4] + [p.train_loss for p in self.points])))
+        top = max([2.4] + [p.train_loss for p in self.points])
+        x = [p.epoch for p in self.points]
+        ax.plot(x, [p.train_loss for p in self.points], ".-", color="C0", label="train loss")
+        ax.plot(x, [p.train_acc for p in self.points], ".--", color="C2", label="train acc")
+        tested = [p for p in self.points if p.test_acc is not None]
+        ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
+        for p in tested:
+            ax.annotate(f"{p.test_acc:.2f}", (p.epoch, p.test_acc), xytext=(-4, 6), textcoords="offset points",
+                        ha="right", color="C1", fontsize=9)
+        pad = 0.04 * self.num_epochs  # room for a marker at either end
+        ax.set(xlabel="epoch", ylabel="loss / accuracy", xlim=(-pad, self.num_epochs + pad),
+               ylim=(-0.04 * top, 1.04 * top))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=9, frameon=False,
+                  handlelength=1.6, columnspacing=1.0)
         ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        return buf.getvalue()
+        return fig
