@@ -5,14 +5,14 @@
     Clock()                           # in Jupyter: the live widget, and its picture for readers
 
 :class:`SavedPicture` displays a widget's ``ui`` and, as a second output, a PNG of its state that
-JupyterLab hides (the live widget is there) and GitHub, nbviewer and PDFs show; ``refresh_picture()``
+JupyterLab hides (the live widget is there) and an unrun, untrusted notebook in JupyterLab, GitHub,
+nbviewer, ``nbconvert --to html`` and PDFs show; ``refresh_picture()``
 redraws it in place. The drawing helpers (heat maps of tensors with their colour bars, captioned
 panels on one sheet) serve the widgets' live views as well.
 """
 
 import base64
 import functools
-import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["SavedPicture", "Rows", "heat_image", "colour_bar", "with_colour_bar", "font", "sheet", "png_bytes",
-           "img_tag", "picture_sheet"]
+__all__ = ["SavedPicture", "Rows", "heat_image", "colour_bar", "with_colour_bar", "font", "sheet", "png_bytes"]
 
 Rows = list[list[tuple[Image.Image, str]]]  # rows of (picture, caption) panels
 
@@ -139,36 +138,6 @@ def png_bytes(img: Image.Image, compress_level: int = 6) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
-
-
-def img_tag(img: Image.Image, caption: str) -> str:
-    """A captioned ``<figure>`` with the image inline (for a widget's HTML view)."""
-    data = base64.b64encode(png_bytes(img)).decode("ascii")
-    return (f"<figure style='margin:0 8px;text-align:center'><img src='data:image/png;base64,{data}'>"
-            f"<figcaption style='font-size:12px'>{html.escape(caption)}</figcaption></figure>")
-
-
-def picture_sheet(rows: Rows, lines: list[str]) -> bytes:
-    """Rows of captioned panels, then text lines: the widget as one PNG."""
-    font = ImageFont.load_default(size=14)
-    gap, line_h = 14, 22
-    width = lambda img, caption: max(img.width, int(font.getlength(caption)))  # noqa: E731
-    row_w = [sum(width(*p) + gap for p in row) + gap for row in rows]
-    row_h = [max(img.height for img, _ in row) + line_h + gap for row in rows]
-    text_w = max((int(font.getlength(line)) + 2 * gap for line in lines), default=0)
-    sheet = Image.new("RGB", (max(row_w + [text_w]), sum(row_h) + line_h * len(lines) + 2 * gap), "white")
-    draw, y = ImageDraw.Draw(sheet), gap
-    for row, h in zip(rows, row_h):
-        x = gap
-        for img, caption in row:
-            sheet.paste(img, (x, y))
-            draw.text((x, y + img.height + 3), caption, fill="black", font=font)
-            x += width(img, caption) + gap
-        y += h
-    for line in lines:
-        draw.text((gap, y), line, fill="black", font=font)
-        y += line_h
-    return png_bytes(sheet)
 
 
 class SavedPicture:
