@@ -36,9 +36,11 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  #: git-ignor
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: JupyterLab settings for a test: no news fetching (no network), no autosave.
+#: JupyterLab settings for a test: no news fetching (no network), no autosave, and every cell
+#: rendered (no windowing), so a test sees the whole notebook in the page.
 LAB_SETTINGS = {"apputils-extension/notification": {"fetchNews": "false"},
-                "docmanager-extension/plugin": {"autosave": False}}
+                "docmanager-extension/plugin": {"autosave": False},
+                "notebook-extension/tracker": {"windowingMode": "none"}}
 
 NOTEBOOK_STATE = """() => {
   const nb = window.jupyterapp.shell.currentWidget;

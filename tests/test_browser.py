@@ -1,9 +1,12 @@
 """The course as a person uses it: JupyterLab in a real (headless) Chromium, driven by Playwright
 (helpers in ``tests/lab.py``).
 
-* Every chapter with widgets (code that imports ``lenet_utils.widgets``) runs in JupyterLab (quick
-  mode) and renders with no error output. The other chapters print and plot only: nbval already
-  runs every chapter in the same ``pytest``.
+* Every chapter with widgets (code that imports ``lenet_utils.widgets``), opened in a 1400x900
+  window: before it runs, each widget's cell shows its saved picture and no output reads
+  ``...(children=``; run (quick mode), it renders with no error output and each widget fits the
+  notebook's visible area with nothing scrolling inside it, text of at least 11 px and pictures at
+  their natural size (one screenshot per widget in ``test-artifacts/``). The other chapters print
+  and plot only: nbval already runs every chapter in the same ``pytest``.
 * The slider panel, in FULL mode (its kernel sees ``LENET_QUICK=0``), from a small notebook holding
   chapter 5's panel cell: the learning-rate slider (keyboard on its handle) and the activation
   dropdown each start a run whose curves redraw while it trains (at least two different pictures
@@ -66,21 +69,88 @@ def browser():
 
 @pytest.fixture
 def page(lab, browser):
-    page = new_page(browser)
+    page = new_page(browser, 1400, 900)
     yield page
     shutdown_kernel(page)  # so the next chapter has the CPU to itself
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_cells(chapter: str) -> list[int]:
+    """Positions (0-based, among all cells) of the committed chapter's code cells whose output is a
+    live widget."""
+    cells = json.loads((ROOT / "notebooks" / chapter).read_text(encoding="utf-8"))["cells"]
+    return [i for i, c in enumerate(cells) if c["cell_type"] == "code" and any(
+        o.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") for o in c.get("outputs", []))]
+
+#: A rendered live widget's output (its saved picture's output is hidden, lm-mod-hidden).
+LIVE_WIDGET = ".jp-OutputArea-output:not(.lm-mod-hidden):has(> .jupyter-widgets)"
+# For each rendered live widget: its box, the visible notebook area, and any element inside it that
+# scrolls (content larger than its box with overflow auto/scroll) or whose text is under 11 px.
+WIDGET_LAYOUT = """() => {
+  const area = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')
+            || document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  const a = area.getBoundingClientRect();
+  const views = [...document.querySelectorAll(LIVE)].filter(v => v.getBoundingClientRect().height > 0);
+  return views.map(v => {
+    const r = v.getBoundingClientRect();
+    const scrolling = [...v.querySelectorAll('*')].filter(e => {
+      const st = getComputedStyle(e);
+      return (/(auto|scroll)/.test(st.overflowY) && e.scrollHeight > e.clientHeight + 2)
+          || (/(auto|scroll)/.test(st.overflowX) && e.scrollWidth > e.clientWidth + 2);
+    }).map(e => e.className);
+    const small = [...v.querySelectorAll('*')].filter(e =>
+        [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())
+        && parseFloat(getComputedStyle(e).fontSize) < 11).map(e => e.textContent.trim().slice(0, 30));
+    const imgs = [...v.querySelectorAll('img')].filter(i => i.naturalWidth > 0)
+        .map(i => ({natural: i.naturalWidth, shown: i.getBoundingClientRect().width}));
+    return {width: r.width, height: r.height, areaWidth: a.width, areaHeight: a.height,
+            scrolling, small, imgs};
+  });
+}"""
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_in_jupyterlab_without_errors(lab, page, chapter):
+    """Unrun, the chapter shows a picture for each widget and no widget as Python text; run, it
+    shows no error, and each widget fits a 1400x900 window: no bigger than the notebook's visible
+    area, nothing scrolling inside it, text at least 11 px, pictures at their natural size."""
+    stem = Path(chapter).stem
     open_notebook(page, lab, f"notebooks/{chapter}")
+    page.wait_for_timeout(1000)  # let the saved outputs render
+    text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").inner_text()
+    assert "(children=" not in text, f"unrun, {chapter} shows a widget as Python text"
+    for n, index in enumerate(widget_cells(chapter), start=1):
+        cell = page.locator(f".jp-Cell[data-windowed-list-index='{index}'] .jp-OutputArea")
+        assert cell.locator(".jp-RenderedImage img").count() >= 1, \
+            f"unrun, {chapter} shows no picture for the widget of cell {index + 1}"
+        cell.scroll_into_view_if_needed()
+        cell.screenshot(path=str(artifact(f"{stem}-unrun-widget{n}.png")))
+
     state = run_all(page)
     assert not state["errors"], f"{chapter} shows error outputs: {state['errors']}"
     assert page.locator(".jp-OutputArea-output").count() > 0, "the chapter rendered no outputs"
     tracebacks = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']",
                               has_text="Traceback")
     assert tracebacks.count() == 0, f"{chapter} printed a traceback"
-    page.screenshot(path=str(artifact(f"{Path(chapter).stem}.png")))
+    page.screenshot(path=str(artifact(f"{stem}.png")))
+    page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+    page.wait_for_timeout(500)
+    views = page.locator(LIVE_WIDGET)
+    layouts = page.evaluate(WIDGET_LAYOUT.replace("LIVE", json.dumps(LIVE_WIDGET)))
+    assert len(layouts) == len(widget_cells(chapter)), layouts
+    for i, box in enumerate(layouts):
+        views.nth(i).scroll_into_view_if_needed()
+        views.nth(i).screenshot(path=str(artifact(f"{stem}-widget{i + 1}.png")))
+        assert box["width"] <= box["areaWidth"] and box["height"] <= box["areaHeight"], \
+            f"{chapter}, widget {i + 1} ({box['width']:.0f}x{box['height']:.0f} px) does not fit the " \
+            f"notebook's visible area ({box['areaWidth']:.0f}x{box['areaHeight']:.0f} px) of a 1400x900 window"
+        assert not box["scrolling"], f"{chapter}, widget {i + 1} scrolls inside: {box['scrolling']}"
+        assert not box["small"], f"{chapter}, widget {i + 1} has text under 11 px: {box['small']}"
+        for img in box["imgs"]:
+            assert abs(img["shown"] - img["natural"]) <= 1, \
+                f"{chapter}, widget {i + 1}: a {img['natural']} px picture is shown {img['shown']:.0f} px wide"
 
 
 PANEL_CELL = """from lenet_utils.widgets.panel import TrainingPanel

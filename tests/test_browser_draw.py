@@ -3,7 +3,8 @@
 A small notebook (written to a temp folder) shows the ``DrawDigit`` widget. The test draws a "1"
 with mouse moves on the canvas and reads the prediction and the ten bars from the page, clears,
 draws a "0" and checks that both changed; then it clicks a pixel of a C3 feature map and checks
-that the page names its receptive field and S2 inputs and that the 32x32 view lights the field up.
+that the page names its receptive field and S2 inputs and that the 32x32 view lights the field up;
+Deselect clears the selection, and a single dot reads "unlike the digits LeNet-5 learned from".
 
 Skipped with a clear reason where Debian's Chromium or Playwright is missing, except when
 LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
@@ -96,7 +97,18 @@ def test_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         outside = page.evaluate(PIXEL, [".lenet-seen", 0, 0])
         assert inside[0] > inside[2] and inside[0] >= 100, f"no orange wash in the field: {inside}"
         assert max(outside[:3]) < 30, f"outside the field should stay dark: {outside}"
-        page.locator(".lenet-draw-canvas").last.locator("xpath=ancestor::div[contains(@class,"
-                                                        "'jp-OutputArea')][1]").screenshot(
-            path=str(artifact("draw_digit.png")))
+        widget = page.locator(".lenet-draw-canvas").last.locator(
+            "xpath=ancestor::div[contains(@class,'jp-OutputArea')][1]")
+        widget.screenshot(path=str(artifact("draw_digit.png")))
+
+        # Deselect clears the selection; a single dot gets the "unlike MNIST" verdict, not a digit.
+        page.get_by_role("button", name="Deselect").last.click()
+        page.wait_for_function("() => /^Click a unit/.test([...document.querySelectorAll('.lenet-selection')]"
+                               ".pop().innerText)", timeout=30_000)
+        page.get_by_role("button", name="Clear").last.click()
+        _wait_prediction(page, "")
+        _draw(page, [[(140, 140)]])
+        page.wait_for_selector(".lenet-prediction[data-unlike='too little ink']", timeout=30_000)
+        assert "Unlike the digits LeNet-5 learned from" in page.locator(".lenet-prediction").last.inner_text()
+        widget.screenshot(path=str(artifact("draw_dot.png")))
         shutdown_kernel(page)

@@ -3,7 +3,8 @@
 A small notebook (written to a temp folder) shows the convolution stepper and the watch-it-learn
 widget. The test moves the stepper with the keyboard and its Play button and checks that the sum
 the page shows is the kernel's arithmetic at the position the page shows; then it presses Step,
-Resume and Pause on the watch widget and checks the batch counter the page shows.
+Resume, Pause and, once finished, Restart on the watch widget and checks the batch counter the page
+shows.
 
 Skipped with a clear reason where Debian's Chromium or Playwright is missing, except when
 LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
@@ -23,15 +24,16 @@ from lenet_utils.models import LeNet5
 from lenet_utils.weights import load_lenet5, prepare
 from lenet_utils.widgets.stepper import conv_step, sample_digit
 
-START = 14 * 28 + 6  # row 14, col 6: the window lies on the digit's strokes
+START = (14, 6)  # row 14, col 6: the window lies on the digit's strokes
+STEP = 4  # batches per click on Step
 CELLS = [
     "from lenet_utils.data import SAMPLE_DIR, load_data\n"
     "from lenet_utils.widgets.stepper import ConvStepper\n"
     "from lenet_utils.widgets.watch import WatchItLearn",
-    f"ConvStepper(position={START}, interval_ms=200)",
+    f"ConvStepper(row={START[0]}, col={START[1]}, interval_ms=200)",
     "data = load_data('fashion-mnist', 16, root=SAMPLE_DIR, train_size=480, test_size=64, device='cpu',\n"
     "                 verbose=False)\n"
-    "watch = WatchItLearn(data, num_epochs=2, redraw_every=4, start=False)\n"
+    f"watch = WatchItLearn(data, num_epochs=2, redraw_every=4, step_batches={STEP}, start=False)\n"
     "watch.pause()\nwatch.start()\nwatch.show()",
 ]
 TOTAL = 2 * 480 // 16
@@ -89,14 +91,14 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         # The stepper: the slider's handle, moved with the keyboard.
         sums = ".lenet-conv-stepper"
         first = _wait_text(page, sums, "sum of the 25 products")
-        assert _check_sum(first, net, x) == divmod(START, 28)
-        handle = page.locator(".lenet-conv-stepper .noUi-handle").first
+        assert _check_sum(first, net, x) == START
+        handle = page.locator(".lenet-conv-stepper .lenet-stepper-col .noUi-handle").first
         handle.scroll_into_view_if_needed()
         handle.click()
         for _ in range(3):
             handle.press("ArrowRight")
-        moved = _wait_text(page, sums, rf"row 14, col {START % 28 + 3}\)")
-        assert _check_sum(moved, net, x) == (14, START % 28 + 3)
+        moved = _wait_text(page, sums, rf"row 14, col {START[1] + 3}\)")
+        assert _check_sum(moved, net, x) == (14, START[1] + 3)
         assert SHOWN.search(moved).group(3) != SHOWN.search(first).group(3), "the sum did not change"
 
         # ... and with its Play button (which turns into Pause while it plays).
@@ -107,7 +109,7 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         time.sleep(0.5)
         played = _text(page, sums)
         row, col = _check_sum(played, net, x)
-        assert row * 28 + col > START + 3, f"Play did not move the window: {played}"
+        assert (row, col) > (14, START[1] + 3), f"Play did not move the window: {played}"
         page.locator(".lenet-conv-stepper").first.screenshot(path=str(artifact("stepper.png")))
 
         # The watch widget starts paused before the first batch.
@@ -116,21 +118,24 @@ def test_stepper_and_watch_widgets_in_jupyterlab(tmp_path):
         page.locator(".lenet-watch-step").last.scroll_into_view_if_needed()
         for k in (1, 2):
             page.locator(".lenet-watch-step").last.click()
-            _wait_text(page, status, rf"batch {k} of {TOTAL}.*\(paused\)")
+            _wait_text(page, status, rf"batch {k * STEP} of {TOTAL}.*\(paused\)")
         time.sleep(1)
-        assert _counter(page) == (2, TOTAL, "paused"), "a paused run moved on by itself"
+        assert _counter(page) == (2 * STEP, TOTAL, "paused"), "a paused run moved on by itself"
 
         page.locator(".lenet-watch-resume").last.click()
         _wait_text(page, status, r"batch ([3-9]|\d\d+) of")
         page.locator(".lenet-watch-pause").last.click()
         _wait_text(page, status, r"\(paused\)")
         held = _counter(page)[0]
-        assert held > 2
+        assert held > 2 * STEP
         time.sleep(1)
         assert _counter(page)[0] == held, "Pause did not hold the run"
         page.locator(".lenet-watch-step").last.click()
-        _wait_text(page, status, rf"batch {held + 1} of {TOTAL}.*\(paused\)")
+        _wait_text(page, status, rf"batch {held + STEP} of {TOTAL}.*\(paused\)")
         page.locator(".lenet-watch").last.screenshot(path=str(artifact("watch_paused.png")))
         page.locator(".lenet-watch-resume").last.click()
         _wait_text(page, status, rf"batch {TOTAL} of {TOTAL}.*\(finished\)", timeout_s=120)
+        page.locator(".lenet-watch-restart").last.click()  # a finished run starts again from scratch
+        _wait_text(page, status, rf"batch ([0-9]|[1-4][0-9]) of {TOTAL}.*\(running\)")
+        _wait_text(page, status, rf"batch {TOTAL} of {TOTAL}.*test acc.*\(finished\)", timeout_s=120)
         shutdown_kernel(page)

@@ -395,7 +395,8 @@ def _bar_colour(digit: int, winner: "int | None", doubt: bool) -> tuple:
 def bars_html(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> str:
     """The ten probabilities as HTML bars on a log scale (``bar_length``) with their percentages;
     ``winner``'s bar red, all grey when ``doubt``; empty bars when ``probabilities`` is None."""
-    rows = [f"<div style='font-weight:bold;height:{BARS_TITLE_PX}px'>Probability of each digit (log scale)</div>"]
+    rows = [f"<div style='height:{BARS_TITLE_PX}px;white-space:nowrap'>"
+            "Probability of each digit (log scale)</div>"]
     for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
         colour = "#%02x%02x%02x" % _bar_colour(digit, winner, doubt)
         rows.append(

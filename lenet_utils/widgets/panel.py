@@ -561,8 +561,10 @@ class TrainingPanel(SavedPicture):
                                                 layout={"margin": "0 0 0 99px"})]),
             widgets.VBox([self.activation, self.optimizer, self.init]),
             widgets.VBox([self.pool, self.batch_size, self.examples])])
-        self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table],
-                               layout={"max_width": "1100px"})
+        # ipywidgets sets HTML text at a control's 28 px line height; the panel's lines read closer
+        compact = widgets.HTML("<style>.lenet-panel .widget-html-content { line-height: 1.35; }</style>")
+        self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table,
+                                compact], layout={"max_width": "1100px"})
         self.ui.add_class("lenet-panel")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
