@@ -119,3 +119,15 @@ def test_every_slider_setting_fits_the_output_area(kind):
                     live = _png(calc.picture.value)
                     assert live.width <= OUTPUT_AREA[0] and live.height <= OUTPUT_AREA[1] - CONTROLS_PX, \
                         (W, F, P, S, live.size)
+
+
+def test_reset_puts_every_control_back():
+    calc = ShapeCalculator(W=28, F=5, P=2, S=1, in_channels=1, out_channels=6)
+    start = calc.output_shape, calc.num_params
+    calc.kind.value = "pool"
+    calc.W.value, calc.F.value, calc.P.value, calc.S.value, calc.in_channels.value = 33, 3, 0, 2, 4
+    assert calc.output_shape != start[0]
+    calc.reset_button.click()
+    assert (calc.kind.value, calc.W.value, calc.F.value, calc.P.value, calc.S.value) == ("conv", 28, 5, 2, 1)
+    assert (calc.in_channels.value, calc.out_channels.value) == (1, 6)
+    assert (calc.output_shape, calc.num_params) == start

@@ -119,7 +119,8 @@ class ShapeCalculator(SavedPicture):
 
     Read it from Python too: ``calc.W.value = 32`` updates ``calc.result.value`` (HTML), the
     attributes ``valid``, ``output_shape`` (C, O, O) and ``num_params``, and ``calc.picture``
-    (an Image at the PNG's own size). For pooling the output-channel slider follows the input's.
+    (an Image at the PNG's own size). For pooling the output-channel slider follows the input's;
+    ``reset()`` (the **reset** button) puts every control back to its starting value.
 
         calc = ShapeCalculator(W=28, F=5, P=2, S=1, in_channels=1, out_channels=6)
         calc.output_shape        # (6, 28, 28)
@@ -151,9 +152,22 @@ class ShapeCalculator(SavedPicture):
         for control in controls[1:]:
             control.observe(self._update, names="value")
         self.kind.observe(self._kind_changed, names="value")
-        self.ui = widgets.VBox([widgets.HBox([widgets.VBox(controls), self.result]), self.picture])
+        self._start = {"kind": kind, "W": W, "F": F, "P": P, "S": S, "in_channels": in_channels,
+                       "out_channels": out_channels}
+        self.reset_button = widgets.Button(description="reset", icon="undo",
+                                           tooltip="Back to the values this calculator started with")
+        self.reset_button.on_click(lambda _: self.reset())
+        self.ui = widgets.VBox([widgets.HBox([widgets.VBox(controls + [self.reset_button]), self.result]),
+                                self.picture])
         self.ui.add_class("lenet-calc")
         self._update()
+
+    def reset(self) -> None:
+        """Put every control back to the value the calculator started with."""
+        self.kind.value = self._start["kind"]
+        for name in ("W", "F", "P", "S", "in_channels", "out_channels"):
+            getattr(self, name).value = self._start[name]
+        self._conv_out_channels = self._start["out_channels"]
 
     def _kind_changed(self, change: dict) -> None:
         if change["new"] == "pool":
