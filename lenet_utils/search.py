@@ -36,6 +36,7 @@ import torch
 from .checks import whole_number
 from .data import TensorLoader, balanced_subset, load_data
 from .models import make_lenet
+from .stats import t_interval
 from .tables import format_table
 from .train import evaluate, init_weights, train_ch6
 
@@ -46,11 +47,6 @@ __all__ = ["SEARCH_SPACE", "METHODS", "Split", "Run", "sample_settings", "grid_s
 
 #: The four methods compared, in the order of the table.
 METHODS = ("grid", "random", "halving", "optuna")
-#: 97.5% quantiles of Student's t for 1 to 10 degrees of freedom (two-sided 95% intervals).
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228}
-
-
 class Split(NamedTuple):
     """Training batches, a validation split carved out of the training images, and the test set."""
 
@@ -236,22 +232,6 @@ def study_log(study: optuna.Study) -> list[dict]:
     return log
 
 
-def _t_interval(diffs: Sequence[float]) -> tuple[float, float] | None:
-    """The 95% t-interval of the mean of ``diffs`` (None for fewer than two)."""
-    n = len(diffs)
-    if n < 2:
-        return None
-    df = n - 1
-    if df in T_975:
-        t = T_975[df]
-    else:  # Cornish-Fisher expansion around the normal quantile: within 0.003 from 11 on
-        z = statistics.NormalDist().inv_cdf(0.975)
-        t = z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-    half = t * statistics.stdev(diffs) / math.sqrt(n)
-    mean = statistics.fmean(diffs)
-    return mean - half, mean + half
-
-
 class SearchComparison:
     """What :func:`compare_searches` measured: ``rows`` (the log lines of every method and seed,
     each with ``method``, ``seed`` and ``step``), ``seconds`` (method -> seconds per seed),
@@ -315,7 +295,7 @@ class SearchComparison:
         for method in METHODS[1:]:
             diffs = [m - g for m, g in zip(self.best(method), grid)]
             line = f"{method} - grid: {statistics.fmean(diffs):+.4f}"
-            interval = _t_interval(diffs)
+            interval = t_interval(diffs)
             if interval is None:
                 lines.append(line + " (one repeat: no interval)")
                 continue
