@@ -6,7 +6,9 @@ trains with the same recipe (Adam, as the sources train both, with decoupled wei
 paper's input scaling) and the same budget (epochs, batch size, data) on each data set and several
 seeds, so the difference between two neighbouring rungs is what that one change buys.
 :func:`run_ladder` (written out in chapter 6) trains them with :func:`~lenet_utils.train.train_ch6`;
-:class:`LadderResult` tabulates mean and spread over the seeds and says which gaps exceed the spread.
+:class:`LadderResult` tabulates mean and spread over the seeds, and gives each gap between
+neighbouring rungs a 95% interval paired by seed: the gap is 'likely' only when the interval
+excludes zero (:mod:`~lenet_utils.stats`).
 
 Spread, the one definition used everywhere here: the largest minus the smallest final test accuracy
 over the seeds of one rung on one data set.
@@ -16,7 +18,7 @@ import functools
 import json
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +31,8 @@ from .data import TensorLoader
 from .device import check_device, hardware_summary
 from .history import History
 from .models import make_lenet
-from .train import train_ch6
+from .stats import t_interval, verdict
+from .train import predict, train_ch6
 
 __all__ = ["TARGETS", "TITLES", "Rung", "ladder", "epochs_to_target", "LadderRun", "LadderResult",
            "run_ladder"]
@@ -133,39 +136,43 @@ def _fmean(values: Sequence[float]) -> float:
 
 @dataclass
 class LadderResult:
-    """Every run of the ladder, the nets of the first seed (for galleries) and the settings used."""
+    """Every run of the ladder, the first seed's test-set predictions of each rung (for the
+    galleries of mistakes) and the settings used. Saved as JSON, a few hundred kB: no weights."""
 
     runs: list[LadderRun] = field(default_factory=list)
-    models: dict[tuple[str, str], nn.Module] = field(default_factory=dict)  # (rung, data set) -> net
+    #: (rung, data set) -> the first seed's predicted label for every test image, in test-set order
+    predictions: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
-    def add(self, run: LadderRun, net: nn.Module) -> None:
-        """Record a run; the first seed's net of each rung and data set is kept."""
+    def add(self, run: LadderRun, net: nn.Module, test_iter: "Iterable | None" = None) -> None:
+        """Record a run; for the first seed of each rung and data set, also ``net``'s predictions on
+        ``test_iter`` (in order, so they line up with its labels)."""
         self.runs.append(run)
-        self.models.setdefault((run.rung.name, run.dataset), net)
+        key = (run.rung.name, run.dataset)
+        if test_iter is not None and key not in self.predictions:
+            self.predictions[key] = predict(net, test_iter)[2]
 
     def save(self, folder: Path) -> None:
-        """Write the runs and settings (``runs.json``) and the kept nets' weights (``models.pt``)."""
+        """Write the runs and settings (``runs.json``) and the kept predictions (``predictions.json``,
+        one string of digits per rung and data set)."""
         runs = [{"rung": asdict(r.rung), "dataset": r.dataset, "seed": r.seed, "target": r.target,
                  "history": r.history.to_dict()} for r in self.runs]
         (folder / "runs.json").write_text(json.dumps({"settings": self.settings, "runs": runs}, default=str))
-        torch.save({f"{name}|{dataset}": net.state_dict() for (name, dataset), net in self.models.items()},
-                   folder / "models.pt")
+        predictions = {f"{name}|{dataset}": "".join(map(str, labels.tolist()))
+                       for (name, dataset), labels in self.predictions.items()}
+        (folder / "predictions.json").write_text(json.dumps(predictions, indent=0))
 
     @classmethod
     def load(cls, folder: Path) -> "LadderResult":
-        """The result :meth:`save` wrote, nets rebuilt from their rungs (weights-only loading)."""
+        """The result :meth:`save` wrote."""
         saved = json.loads((folder / "runs.json").read_text())
-        states = torch.load(folder / "models.pt", map_location="cpu", weights_only=True)
         result = cls(settings=saved["settings"])
         for r in saved["runs"]:
-            rung = Rung(**r["rung"])
-            result.runs.append(LadderRun(rung, r["dataset"], r["seed"], History.from_dict(r["history"]),
-                                         r["target"]))
-            if (rung.name, r["dataset"]) not in result.models:
-                net = rung.build()
-                net.load_state_dict(states[f"{rung.name}|{r['dataset']}"])
-                result.models[(rung.name, r["dataset"])] = net.eval()
+            result.runs.append(LadderRun(Rung(**r["rung"]), r["dataset"], r["seed"],
+                                         History.from_dict(r["history"]), r["target"]))
+        for key, digits in json.loads((folder / "predictions.json").read_text()).items():
+            name, dataset = key.split("|")
+            result.predictions[(name, dataset)] = torch.tensor([int(d) for d in digits])
         return result
 
     def table(self) -> list[dict]:
@@ -192,23 +199,28 @@ class LadderResult:
         return rows
 
     def gaps(self) -> list[dict]:
-        """For each rung and data set: the change in mean final test accuracy against the rung
-        below, the larger spread of the two, and whether the gap exceeds it (only then is the gap
-        a result; None when either rung has fewer than two seeds with a result, so no spread)."""
-        rows = {(r["rung"], r["dataset"]): r for r in self.table()}
+        """For each rung and data set, what its one change did to the final test accuracy, paired
+        by seed: ``gap`` (the mean over the seeds both rungs finished of rung minus rung below),
+        ``low`` and ``high`` (its 95% t-interval; None with fewer than two such seeds), ``seeds``
+        (how many) and ``verdict``: 'likely' when the interval excludes zero, else 'not shown'.
+
+        ``[g for g in result.gaps() if g["verdict"] == "likely"]`` lists the changes that paid.
+        """
+        final = {(r.rung.name, r.dataset, r.seed): r.final_test_acc for r in self.runs}
         names = list(dict.fromkeys(r.rung.name for r in self.runs))
         datasets = list(dict.fromkeys(r.dataset for r in self.runs))
+        seeds = list(dict.fromkeys(r.seed for r in self.runs))
         out = []
         for below, above in zip(names, names[1:]):
             for dataset in datasets:
-                a, b = rows.get((above, dataset)), rows.get((below, dataset))
-                if a is None or b is None:
+                pairs = [(final[(above, dataset, s)], final[(below, dataset, s)]) for s in seeds
+                         if (above, dataset, s) in final and (below, dataset, s) in final]
+                diffs = [a - b for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
+                if not diffs:
                     continue
-                gap = a["test_acc_mean"] - b["test_acc_mean"]
-                spread = max(a["spread"], b["spread"])
-                measured = min(a["seeds"] - a["diverged"], b["seeds"] - b["diverged"]) >= 2
-                out.append({"rung": above, "dataset": dataset, "gap": gap, "spread": spread,
-                            "exceeds_spread": bool(abs(gap) > spread) if measured else None})
+                low, high = t_interval(diffs) or (None, None)
+                out.append({"rung": above, "dataset": dataset, "gap": _fmean(diffs), "low": low,
+                            "high": high, "seeds": len(diffs), "verdict": verdict(low, high)})
         return out
 
     def to_markdown(self) -> str:
@@ -273,7 +285,7 @@ def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epoc
                                     optimizer=rung.training_optimizer(), scheduler="cosine", animate=False,
                                     verbose=False, label=f"{rung.name}, seed {seed}")
                 run = LadderRun(rung, dataset, seed, history, TARGETS.get(dataset, 1.0))
-                result.add(run, net)
+                result.add(run, net, test_iter)
                 if verbose:
                     print(f"{TITLES.get(dataset, dataset):>13} | {rung.name:<15} | seed {seed} | "
                           f"test acc {run.final_test_acc:.2%} | {run.seconds:5.1f} s | {history.status}")

@@ -99,15 +99,13 @@ def compare_with_paper(result: dict) -> str:
 
 
 def save_paper_run(result: dict, folder: Path) -> None:
-    """Write what :func:`train_lenet5_paper` returned: figures and history as JSON, weights as a state dict."""
+    """Write what :func:`train_lenet5_paper` returned, less the net: figures and history as JSON
+    (``lenet5.json``, a few kB that can ship with the course; no weights)."""
     figures = {k: v for k, v in result.items() if k not in ("net", "history")}
     (folder / "lenet5.json").write_text(json.dumps({**figures, "history": result["history"].to_dict()}))
-    torch.save(result["net"].state_dict(), folder / "lenet5.pt")
 
 
 def load_paper_run(folder: Path) -> dict:
-    """The result :func:`save_paper_run` wrote, with a :class:`LeNet5` holding the trained weights."""
+    """The figures and history :func:`save_paper_run` wrote (no ``net``)."""
     saved = json.loads((folder / "lenet5.json").read_text())
-    net = LeNet5()
-    net.load_state_dict(torch.load(folder / "lenet5.pt", map_location="cpu", weights_only=True))
-    return {**saved, "net": net.eval(), "history": History.from_dict(saved["history"])}
+    return {**saved, "history": History.from_dict(saved["history"])}

@@ -13,6 +13,12 @@ so, and ``retrain=True`` runs it again. The key is a hash of three things:
 * the code: :func:`code_fingerprint` of ``run``, so editing a ``#@save`` cell (or the package
   function it calls) trains again.
 
+Results that ship with the course sit in ``lenet_utils/results/`` (:data:`SHIPPED_DIR`), keyed by
+the settings and the data's kind and size only, without the code or any machine path, so that a
+fresh clone loads them: ``stored`` looks there when this machine has no result of its own, says
+that it loaded the shipped one, and ``retrain=True`` trains here instead. :func:`ship` copies a
+finished result there (``scripts/ship_results.py``).
+
 ``meta.json``, written last, lists every file of the save with its size and SHA-256; a folder whose
 files are missing, cut short or changed, or that ``load`` cannot read, is trained again with one
 message saying why, never half-loaded. Weights are read back with ``torch.load(...,
@@ -36,10 +42,11 @@ from typing import TypeVar
 
 from .sources import DATASETS, IDX_FILES, DataNotFoundError, default_data_dir, find_data, idx_shape, raw_file
 
-__all__ = ["RESULTS_ENV", "results_dir", "stored", "data_sources", "code_fingerprint"]
+__all__ = ["RESULTS_ENV", "SHIPPED_DIR", "results_dir", "stored", "ship", "data_sources", "code_fingerprint"]
 
 RESULTS_ENV = "LENET_RESULTS_DIR"  #: environment variable: where stored results live
 META = "meta.json"  #: the file written last, listing what the save wrote
+SHIPPED_DIR = Path(__file__).resolve().parent / "results"  #: results that ship with the course (tracked)
 T = TypeVar("T")
 
 
@@ -187,9 +194,17 @@ def _key(settings: dict, run: Callable) -> dict:
     return {"settings": settings, "data": data_sources(), "code": code_fingerprint(run)}
 
 
-def _folder(name: str, key: dict) -> Path:
+def _shipped_key(key: dict) -> dict:
+    """The part of a key that holds on every machine: the settings and each data set's kind and
+    image counts, without its folder (the data root) and without the code fingerprint."""
+    data = {name: None if found is None else {k: v for k, v in found.items() if k != "root"}
+            for name, found in key["data"].items()}
+    return {"settings": key["settings"], "data": data}
+
+
+def _folder(name: str, key: dict, parent: Path | None = None) -> Path:
     text = json.dumps(key, sort_keys=True, default=_text)
-    return results_dir() / f"{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+    return (parent or results_dir()) / f"{name}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 # ---------------------------------------------------------------- saving and loading whole
@@ -256,6 +271,43 @@ def _shown(folder: Path) -> str:
         return str(folder)
 
 
+def ship(folder: "str | Path") -> Path:
+    """Copy the stored result in ``folder`` (made by :func:`stored`) into :data:`SHIPPED_DIR` under
+    its machine-independent key, and return where it went. Raises ValueError for a folder that
+    is not a whole stored result.
+
+    ``ship("data/results/ladder-0123456789ab")``
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / META).read_text())
+        _read(folder, lambda f: None)
+        name, key = meta["name"], _shipped_key(meta)
+    except (OSError, ValueError, KeyError, TypeError, _Unusable) as err:
+        raise ValueError(f"{folder} is not a whole stored result ({err}): run the chapter that "
+                         f"makes it to the end first.") from err
+    target = _folder(name, key, SHIPPED_DIR)
+
+    def copy(result, into: Path) -> None:
+        for rel in meta["files"]:
+            (into / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(folder / rel, into / rel)
+
+    _write(None, target, copy, {"name": name, **key, "trained_with_code": meta.get("code"),
+                                "seconds": meta["seconds"], "saved": meta["saved"]})
+    return target
+
+
+def _shipped(name: str, key: dict, load: Callable):
+    """The shipped result for ``key`` and its meta, or None (also, with a message, when unusable)."""
+    folder = _folder(name, _shipped_key(key), SHIPPED_DIR)
+    try:
+        return _read(folder, load)
+    except _Unusable as why:
+        print(f"The shipped {name} in {folder} could not be read ({why}): training it here instead.")
+        return None
+
+
 def stored(name: str, settings: dict, run: Callable[[], T], save: Callable[[T, Path], None],
            load: Callable[[Path], T], retrain: bool = False) -> T:
     """``run()``'s result, saved with ``save(result, folder)``; loaded with ``load(folder)`` when an
@@ -275,6 +327,13 @@ def stored(name: str, settings: dict, run: Callable[[], T], save: Callable[[T, P
                 result, meta = found
                 print(f"Loaded the stored {name} from {_shown(folder)} (saved {meta['saved']} after "
                       f"{meta['seconds'] / 60:.1f} min of training); pass retrain=True to run it again.")
+                return result
+            shipped = _shipped(name, _key(settings, run), load)
+            if shipped:
+                result, meta = shipped
+                print(f"Loaded the {name} that ships with the course (lenet_utils/results/; trained "
+                      f"{meta['saved']} in {meta['seconds'] / 60:.1f} min with these settings on the "
+                      f"same data); pass retrain=True to train it here instead.")
                 return result
     start = time.perf_counter()
     result = run()

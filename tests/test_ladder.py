@@ -114,16 +114,28 @@ def test_table_uses_one_spread_best_minus_worst_seed():
     assert "best minus worst seed" in text
 
 
-def test_gaps_say_which_exceed_the_spread():
+def test_gaps_are_paired_by_seed_with_a_95_percent_interval():
     classic, relu, maxpool = ladder()[:3]
-    runs = [_run(classic, 0, [0.970]), _run(classic, 1, [0.974]),   # mean 0.972, spread 0.004
-            _run(relu, 0, [0.975]), _run(relu, 1, [0.977]),         # +0.004: not above 0.004
-            _run(maxpool, 0, [0.985]), _run(maxpool, 1, [0.986])]   # +0.0095: above 0.002
-    gaps = LadderResult(runs).gaps()
-    assert [(g["rung"], g["exceeds_spread"]) for g in gaps] == [("+ ReLU", False), ("+ max pool", True)]
-    assert gaps[1]["gap"] == pytest.approx(0.0095) and gaps[1]["spread"] == pytest.approx(0.002)
-    one_seed = LadderResult([_run(classic, 0, [0.970]), _run(relu, 0, [0.990])]).gaps()
-    assert one_seed[0]["exceeds_spread"] is None  # one seed: no spread, so no verdict
+    runs = [_run(classic, 0, [0.970]), _run(classic, 1, [0.974]), _run(classic, 2, [0.972]),
+            _run(relu, 0, [0.975]), _run(relu, 1, [0.973]), _run(relu, 2, [0.977]),    # +0.005, -0.001, +0.005
+            _run(maxpool, 0, [0.985]), _run(maxpool, 1, [0.983]), _run(maxpool, 2, [0.987])]  # +0.01 each
+    relu_gap, maxpool_gap = LadderResult(runs).gaps()
+    assert relu_gap["gap"] == pytest.approx(0.003) and relu_gap["seeds"] == 3
+    low, high = relu_gap["low"], relu_gap["high"]
+    assert low < 0 < high and relu_gap["verdict"] == "not shown"  # the seeds disagree
+    assert (low + high) / 2 == pytest.approx(0.003)
+    assert maxpool_gap["gap"] == pytest.approx(0.010) and maxpool_gap["verdict"] == "likely"
+    assert maxpool_gap["low"] == pytest.approx(0.010) and maxpool_gap["high"] == pytest.approx(0.010)
+    one_seed, = LadderResult([_run(classic, 0, [0.970]), _run(relu, 0, [0.990])]).gaps()
+    assert one_seed["low"] is None and one_seed["verdict"] == "not shown"  # one seed: no interval
+
+
+def test_gaps_pair_only_the_seeds_both_rungs_finished():
+    classic, relu = ladder()[:2]
+    runs = [_run(classic, 0, [0.970]), _run(classic, 1, [0.970]), _run(classic, 2, [], status="diverged"),
+            _run(relu, 0, [0.980]), _run(relu, 1, [0.982]), _run(relu, 2, [0.999])]
+    gap, = LadderResult(runs).gaps()
+    assert gap["seeds"] == 2 and gap["gap"] == pytest.approx(0.011)
 
 
 def test_a_run_without_any_epoch_is_counted_not_crashed():
@@ -153,7 +165,7 @@ def test_tiny_ladder_learns_and_survives_a_first_epoch_divergence(mnist):
     assert rows["+ batch norm"]["test_acc_mean"] > 0.7  # chance is 0.1; 3 epochs on 400 images
     assert rows["wild"]["diverged"] == 2 and math.isnan(rows["wild"]["test_acc_mean"])
     assert all(r.history.num_epochs == 0 for r in result.runs if r.rung.name == "wild")
-    assert set(result.models) == {("+ batch norm", "mnist"), ("wild", "mnist")}
+    assert set(result.predictions) == {("+ batch norm", "mnist"), ("wild", "mnist")}
     assert "diverged (2/2)" in result.to_markdown()
     fig = plot_ladder(result, titles={"mnist": "MNIST"})
     ax, = fig.axes

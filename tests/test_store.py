@@ -13,13 +13,14 @@ from lenet_utils import sources, store
 from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.ladder import LadderResult, ladder, run_ladder
-from lenet_utils.paper import load_paper_run, save_paper_run, train_lenet5_paper
+from lenet_utils.paper import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
 from lenet_utils.sweep import SweepResult, make_grid, run_sweep
 
 
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     monkeypatch.setenv(store.RESULTS_ENV, str(tmp_path / "results"))
+    monkeypatch.setattr(store, "SHIPPED_DIR", tmp_path / "shipped")
     return tmp_path / "results"
 
 
@@ -42,6 +43,58 @@ def test_runs_once_then_loads_and_says_so(results, capsys):
     assert len(calls) == 2
     store.stored("exp", {"lr": 0.2}, run, save_json, load_json)  # other settings: another result
     assert len(calls) == 3 and len(list(results.iterdir())) == 2
+
+
+def _data_in(root):
+    return lambda: {"mnist": {"kind": "full", "root": root, "counts": [60000, 10000]}, "cifar10": None}
+
+
+def test_a_shipped_result_loads_on_another_machine_and_retrain_trains_here(results, monkeypatch, capsys):
+    calls = []
+    run = lambda: calls.append(1) or {"acc": 0.9}  # noqa: E731
+    monkeypatch.setattr(store, "data_sources", _data_in("/home/maintainer/data"))
+    store.stored("exp", {"lr": 0.1}, run, save_json, load_json)
+    shipped = store.ship(next(results.iterdir()))
+    assert shipped.parent == store.SHIPPED_DIR and (shipped / "value.json").is_file()
+    assert "/home/maintainer" not in (shipped / "meta.json").read_text()  # no machine path ships
+
+    shutil.rmtree(results)  # a fresh clone: nothing trained here, the data in another folder
+    monkeypatch.setattr(store, "data_sources", _data_in("/srv/course-data"))
+    capsys.readouterr()
+    assert store.stored("exp", {"lr": 0.1}, run, save_json, load_json) == {"acc": 0.9}
+    assert "ships with the course" in capsys.readouterr().out and len(calls) == 1
+    store.stored("exp", {"lr": 0.1}, run, save_json, load_json, retrain=True)
+    assert len(calls) == 2 and "Saved the exp" in capsys.readouterr().out
+    store.stored("exp", {"lr": 0.1}, run, save_json, load_json)  # now this machine's own result
+    assert "Loaded the stored exp" in capsys.readouterr().out and len(calls) == 2
+
+
+def test_a_shipped_result_is_not_used_for_other_settings_or_other_data(results, monkeypatch, capsys):
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    monkeypatch.setattr(store, "data_sources", _data_in("/a"))
+    store.stored("exp", {"lr": 0.1}, run, save_json, load_json)
+    store.ship(next(results.iterdir()))
+    shutil.rmtree(results)
+    assert store.stored("exp", {"lr": 0.2}, run, save_json, load_json) == 2
+    shutil.rmtree(results)
+    monkeypatch.setattr(store, "data_sources", lambda: {"mnist": {"kind": "sample", "root": "/a",
+                                                                  "counts": [3000, 500]}})
+    assert store.stored("exp", {"lr": 0.1}, run, save_json, load_json) == 3
+    assert "ships with the course" not in capsys.readouterr().out
+
+
+def test_a_damaged_shipped_result_trains_here_and_ship_refuses_half_results(results, monkeypatch, capsys):
+    run = lambda: {"acc": 0.5}  # noqa: E731
+    store.stored("exp", {}, run, save_json, load_json)
+    shipped = store.ship(next(results.iterdir()))
+    shutil.rmtree(results)
+    (shipped / "value.json").write_text("{}")
+    assert store.stored("exp", {}, run, save_json, load_json) == {"acc": 0.5}
+    assert "The shipped exp" in capsys.readouterr().out
+    (results / "half").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not a whole stored result"):
+        store.ship(results / "half")
 
 
 def test_a_save_cut_short_or_a_damaged_file_is_run_again(results, capsys):
@@ -188,27 +241,28 @@ def sample():
     return load_data("mnist", 64, train_size=256, test_size=128, root=SAMPLE_DIR, verbose=False)
 
 
-def test_ladder_round_trip_gives_the_same_table_and_nets(sample, tmp_path):
-    rungs = [ladder()[0], ladder()[3]]  # classic, and a rung with batch norm (running statistics)
+def test_ladder_round_trip_gives_the_same_table_and_predictions(sample, tmp_path):
+    rungs = [ladder()[0], ladder()[3]]  # classic, and a rung with batch norm
     result = run_ladder(rungs, {"mnist": sample}, seeds=(0, 1), num_epochs=1, device="cpu", verbose=False)
+    assert set(result.predictions) == {("classic", "mnist"), ("+ batch norm", "mnist")}
+    assert all(len(p) == sample[1].num_examples for p in result.predictions.values())
     result.save(tmp_path)
+    assert not list(tmp_path.glob("*.pt"))  # no weights: the shipped results stay small
     back = LadderResult.load(tmp_path)
     assert back.table() == result.table() and back.settings["seeds"] == [0, 1]
-    X = sample[1].X[:32]
-    for key, net in result.models.items():
-        with torch.no_grad():
-            torch.testing.assert_close(back.models[key](X), net.eval()(X))
+    assert back.gaps() == result.gaps()
+    for key, labels in result.predictions.items():
+        assert torch.equal(back.predictions[key], labels)
 
 
-def test_paper_run_round_trip_gives_the_same_figures_and_net(tmp_path):
+def test_paper_run_round_trip_gives_the_same_figures_without_weights(tmp_path):
     out = train_lenet5_paper(num_epochs=1, batch_size=32, device="cpu", train_size=128, test_size=64,
                              root=SAMPLE_DIR, verbose=False)
     save_paper_run(out, tmp_path)
     back = load_paper_run(tmp_path)
     assert back["test_error"] == out["test_error"] and back["history"].test_acc == out["history"].test_acc
-    X = torch.rand(4, 1, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(back["net"](X), out["net"].eval()(X))
+    assert "LeNet-5 test error" in compare_with_paper(back) and "net" not in back
+    assert [p.name for p in tmp_path.iterdir()] == ["lenet5.json"]
 
 
 @pytest.fixture(scope="module")
