@@ -9,10 +9,11 @@ one (``LeNet5`` in its ``forward``, the plain ``nn.Sequential`` nets with an ``E
   LeCun et al. (1998) piece by piece: ``ScaledTanh``, ``Subsampling``, ``C3_TABLE`` /
   ``c3_connection_mask`` / ``PartialConv2d``, ``DIGIT_GLYPHS`` / ``DIGIT_CODES`` / ``RBFOutput``,
   ``LeNet5``.
-- Package only: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
+- Chapter 6: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
   batch norm, dropout, channels and image size as arguments and named layers (conv1, act1, pool1,
-  ...), and the named variants built with it: ``lenet_relu_avg``, ``lenet_cifar10``, ``lenet_modern``;
-  ``ExpectInput``, the input check the chapters' ``nn.Sequential`` nets import.
+  ...), with its pieces ``ACTIVATIONS`` / ``activation_layer`` and ``POOLS`` / ``pooling_layer``.
+- Package only: the named variants built with ``make_lenet`` (``lenet_relu_avg``, ``lenet_cifar10``,
+  ``lenet_modern``); ``ExpectInput``, the input check the chapters' ``nn.Sequential`` nets import.
 """
 
 import math
@@ -28,7 +29,7 @@ from .shapes import ShapeError, conv_out, pool_out
 __all__ = [
     "ExpectInput", "mlp", "small_cnn", "lenet_d2l", "ScaledTanh", "Subsampling", "C3_TABLE",
     "c3_connection_mask", "PartialConv2d", "DIGIT_GLYPHS", "DIGIT_CODES", "RBFOutput", "LeNet5",
-    "ACTIVATIONS", "POOLS", "make_lenet",
+    "ACTIVATIONS", "POOLS", "activation_layer", "pooling_layer", "make_lenet",
     "lenet_relu_avg", "lenet_cifar10", "lenet_modern",
 ]
 
@@ -297,7 +298,7 @@ class LeNet5(nn.Sequential):
         return super().forward(x)
 
 
-# --- package only: the configurable family -------------------------------------------------------
+# --- chapter 6: the configurable family ----------------------------------------------------------
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "scaled_tanh": ScaledTanh,
@@ -311,16 +312,17 @@ POOLS = {
 }
 
 
-def _activation(name: str) -> nn.Module:
-    """A fresh activation module from its name (see ``ACTIVATIONS``)."""
+def activation_layer(name: str) -> nn.Module:
+    """A fresh activation module from its name (see ``ACTIVATIONS``): ``activation_layer("relu")``."""
     key = str(name).lower()
     if key not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}.")
     return ACTIVATIONS[key]()
 
 
-def _pool(name: str, channels: int) -> nn.Module:
-    """A 2x2, stride-2 pooling module: 'avg', 'max' or LeNet-5's trainable 'subsampling'."""
+def pooling_layer(name: str, channels: int) -> nn.Module:
+    """A 2x2, stride-2 pooling module for ``channels`` maps: 'avg', 'max' or LeNet-5's trainable
+    'subsampling' (see ``POOLS``): ``pooling_layer("max", 6)``."""
     key = str(name).lower()
     if key not in POOLS:
         raise ValueError(f"unknown pool {name!r}; choose one of {', '.join(POOLS)}.")
@@ -362,16 +364,16 @@ def make_lenet(activation: str = "sigmoid", pool: str = "avg", batch_norm: bool 
 
     def block(i, name, layer, channels, norm):  # layer -> [batch norm] -> activation, numbered i
         parts = [(name, layer)] + ([(f"bn{i}", norm(channels))] if batch_norm else [])
-        return parts + [(f"act{i}", _activation(activation))]
+        return parts + [(f"act{i}", activation_layer(activation))]
 
     def drop(name):
         return [(name, nn.Dropout(dropout))] if dropout > 0 else []
 
     (c1, c2), (h1, h2), k = channels, hidden, kernel_size
     layers = (block(1, "conv1", nn.Conv2d(in_channels, c1, kernel_size=k, padding=padding), c1, nn.BatchNorm2d)
-              + [("pool1", _pool(pool, c1))]
+              + [("pool1", pooling_layer(pool, c1))]
               + block(2, "conv2", nn.Conv2d(c1, c2, kernel_size=k), c2, nn.BatchNorm2d)
-              + [("pool2", _pool(pool, c2)), ("flatten", nn.Flatten())]
+              + [("pool2", pooling_layer(pool, c2)), ("flatten", nn.Flatten())]
               + drop("drop1") + block(3, "fc1", nn.Linear(c2 * size * size, h1), h1, nn.BatchNorm1d)
               + drop("drop2") + block(4, "fc2", nn.Linear(h1, h2), h2, nn.BatchNorm1d)
               + [("fc3", nn.Linear(h2, num_classes))])
