@@ -2,21 +2,23 @@
 with d2l's signature and report, fast, and safe: a run that diverges, fails, is interrupted or is
 stopped by a hook ends with its model and history kept.
 
-What makes it fast, one idea per function (chapter 4 measures each):
+Chapter 4 builds it from d2l's loop in four steps, each saved from a cell of its own and measured
+there, in this order:
 
-* the data already lives on the device (a :class:`~lenet_utils.data.TensorLoader`): no DataLoader
-  workers, no PIL image per example; :func:`device_batches` only moves what is not there yet;
-* the metrics stay on the device: :func:`correct_count` returns a tensor, summed on the device,
-  and the host reads the sums only at a few checkpoints per epoch (no host sync per batch);
-* on the CPU, convolutions run in the channels-last layout (:func:`channels_last`), which oneDNN
-  handles faster;
-* on a CUDA GPU the whole training step is captured once as a CUDA graph and replayed for every
-  batch (:class:`CudaGraphStep`), so a small net is not held back by launching kernels one by one.
+1. the data already lives on the device (a :class:`~lenet_utils.data.TensorLoader`): no DataLoader
+   workers, no PIL image per example; :func:`device_batches` only moves what is not there yet;
+2. the metrics stay on the device: :func:`correct_count` returns a tensor and a
+   :class:`DeviceAccumulator` sums on the device; the host reads the sums only at a few checkpoints
+   per epoch (no host sync per batch);
+3. on the CPU, the net and each batch are stored channels-last (:func:`channels_last`);
+4. on a CUDA GPU the whole training step is captured once as a CUDA graph and replayed for every
+   batch (:class:`CudaGraphStep`; ``cuda_graph=False`` turns it off).
 
-Everything that trains in the package calls it (the sweep, the ladder, the paper's LeNet-5, the
-panel) or shares its rules: :func:`diverged` and :func:`divergence_message`, :func:`make_optimizer`,
-:class:`~lenet_utils.history.History`. Chapter 4 writes d2l's textbook loop out in full
-(:mod:`lenet_utils.textbook`) and compares.
+Chapter 4 then saves :func:`device_batches`, :func:`evaluate` and :func:`train_ch6` itself; the
+checks and rules they import stay here. Everything that trains in the package calls it (the sweep,
+the ladder, the paper's LeNet-5, the panel) or shares its rules: :func:`diverged` and
+:func:`divergence_message`, :func:`make_optimizer`, :class:`~lenet_utils.history.History`. d2l's
+textbook loop is :mod:`lenet_utils.textbook`.
 """
 
 import math
@@ -32,8 +34,9 @@ from .history import History, Point
 from .plot import Animator
 
 __all__ = ["EXPLODED_LOSS_FACTOR", "diverged", "divergence_message", "make_optimizer", "init_weights",
-           "evaluate", "predict", "train_ch6", "check_first_batch", "checkpoint_batches",
-           "device_batches", "correct_count", "channels_last", "CudaGraphStep"]
+           "correct_count", "DeviceAccumulator", "channels_last", "CudaGraphStep", "device_batches",
+           "model_device", "evaluate", "predict", "check_train_args", "check_first_batch", "lr_setter",
+           "checkpoint_batches", "RunStopped", "RunDiverged", "train_ch6"]
 
 #: A run has blown up when its mean loss exceeds this many times the loss of a uniform guess
 #: (ln of the number of classes, 2.3 for 10): it is then stopped like one whose loss is NaN/inf.
@@ -85,21 +88,16 @@ def init_weights(module: nn.Module) -> None:
         nn.init.xavier_uniform_(module.weight)
 
 
-def device_batches(data_iter: Iterable, device: torch.device,
-                   channels_last_layout: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(X, y)`` on ``device`` (a no-op for a TensorLoader already there), images in the
-    channels-last layout when asked."""
-    for X, y in data_iter:
-        X = X.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        if channels_last_layout and X.dim() == 4:
-            X = X.contiguous(memory_format=torch.channels_last)
-        yield X, y
+# ---------------------------------------------------------------- step 2: sums on the device
 
 
 def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Number of correct predictions as a 0-dim float tensor on ``y``'s device: summing it over
-    batches needs no host synchronisation (d2l's ``accuracy`` returns a Python float instead)."""
+    """Number of correct predictions as a 0-dim float tensor on ``y``'s device: d2l's ``accuracy``
+    without its ``float(...)``, so summing it over batches needs no host synchronisation.
+
+        >>> correct_count(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
+        tensor(1.)
+    """
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
     if y_hat.shape != y.shape:
@@ -108,9 +106,44 @@ def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (y_hat.to(y.dtype) == y).sum().float()
 
 
-def channels_last(net: nn.Module, on: bool) -> nn.Module:
-    """Store ``net``'s 4-D weights channels-last (``on=True``) or in the default layout."""
-    return net.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+class DeviceAccumulator:
+    """d2l's ``Accumulator`` with its n sums in a tensor on ``device``: ``add`` never waits for the
+    device, ``read()`` copies all n sums to the host at once (the one wait).
+
+        >>> sums = DeviceAccumulator(2, "cpu"); sums.add(torch.tensor(0.5), 3); sums.read()
+        [0.5, 3.0]
+    """
+
+    def __init__(self, n: int, device: "str | torch.device"):
+        self.data = torch.zeros(n, device=device)
+
+    def add(self, *args: "torch.Tensor | float") -> None:
+        for i, value in enumerate(args):
+            self.data[i] += value
+
+    def reset(self) -> None:
+        self.data.zero_()
+
+    def read(self) -> list[float]:
+        return self.data.tolist()
+
+
+# ---------------------------------------------------------------- step 3: channels-last
+
+
+def channels_last(x: "nn.Module | torch.Tensor", on: bool = True) -> "nn.Module | torch.Tensor":
+    """``x``, a net (its 4-D weights, converted in place) or a batch of images N x C x H x W, stored
+    channels-last (``on=True``) or in the default layout; a tensor of another rank is returned as it is.
+
+        >>> channels_last(torch.zeros(2, 3, 4, 4)).stride()
+        (48, 1, 12, 3)
+    """
+    if torch.is_tensor(x) and x.dim() != 4:
+        return x
+    return x.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+
+
+# ---------------------------------------------------------------- step 4: the CUDA-graph step
 
 
 class CudaGraphStep:
@@ -171,19 +204,31 @@ class CudaGraphStep:
         self.graph = graph
 
 
-def _model_device(net: nn.Module) -> torch.device:
+# ---------------------------------------------------------------- the engine
+
+
+def device_batches(data_iter: Iterable, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(X, y)`` on ``device``: d2l's ``X.to(device)`` for each batch, a no-op for a
+    TensorLoader already there (step 1)."""
+    for X, y in data_iter:
+        yield X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def model_device(net: nn.Module) -> torch.device:
+    """The device of ``net``'s first parameter (the CPU for a net without parameters)."""
     param = next(iter(net.parameters()), None)
     return param.device if param is not None else torch.device("cpu")
 
 
 def evaluate(net: nn.Module, data_iter: Iterable, device: "str | torch.device | None" = None) -> float:
-    """Accuracy of ``net`` on ``data_iter``, counted on the device with one host read at the end;
-    the net's train/eval mode is restored afterwards."""
-    device = check_device(device) if device is not None else _model_device(net)
+    """Accuracy of ``net`` on ``data_iter``: d2l's ``evaluate_accuracy_gpu`` with the count kept on
+    the device and read once at the end; the net's train/eval mode is restored afterwards."""
+    device = check_device(device) if device is not None else model_device(net)
+    layout = device.type == "cpu"  # step 3: channels-last on the CPU
     correct, total = torch.zeros((), device=device), 0
     with evaluating(net), torch.inference_mode():
-        for X, y in device_batches(data_iter, device, channels_last_layout=device.type == "cpu"):
-            correct += correct_count(net(X), y)
+        for X, y in device_batches(data_iter, device):
+            correct += correct_count(net(channels_last(X, layout)), y)
             total += y.numel()
     if total == 0:
         raise ValueError("evaluate got no examples: the data iterator is empty.")
@@ -192,7 +237,7 @@ def evaluate(net: nn.Module, data_iter: Iterable, device: "str | torch.device | 
 
 def predict(net: nn.Module, data_iter: Iterable, device: "str | torch.device | None" = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run ``net`` over a whole data iterator; return ``(X, y, y_pred)`` on the CPU, aligned."""
-    device = check_device(device) if device is not None else _model_device(net)
+    device = check_device(device) if device is not None else model_device(net)
     Xs, ys, preds = [], [], []
     with evaluating(net), torch.inference_mode():
         for X, y in device_batches(data_iter, device):
@@ -204,7 +249,10 @@ def predict(net: nn.Module, data_iter: Iterable, device: "str | torch.device | N
     return torch.cat(Xs), torch.cat(ys), torch.cat(preds)
 
 
-def _check_args(net, train_iter, test_iter, num_epochs, lr, optimizer, scheduler, points_per_epoch) -> None:
+def check_train_args(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int,
+                     lr: float, optimizer: "str | Callable",
+                     scheduler: "str | Callable[[int], float] | None", points_per_epoch: int) -> None:
+    """A ValueError that says what to change unless :func:`train_ch6`'s arguments are usable."""
     if not isinstance(net, nn.Module) or next(iter(net.parameters()), None) is None:
         raise ValueError("net must be a torch nn.Module with parameters to train.")
     whole_number("num_epochs", num_epochs)
@@ -259,8 +307,10 @@ def check_first_batch(y_hat: torch.Tensor, y: torch.Tensor) -> int:
     return k
 
 
-def _lr_setter(scheduler, optimizer, lr, num_epochs, num_batches):
-    """``set_lr(epoch, batch)`` for the schedule, or None for a constant lr."""
+def lr_setter(scheduler: "str | Callable[[int], float] | None", optimizer: torch.optim.Optimizer,
+              lr: float, num_epochs: int, num_batches: int) -> Callable[[int, int], None] | None:
+    """``set_lr(epoch, batch)`` for the schedule, which sets the optimizer's learning rate before each
+    batch, or None for a constant lr."""
     if scheduler is None:
         return None
     if scheduler == "cosine":
@@ -280,12 +330,12 @@ def _lr_setter(scheduler, optimizer, lr, num_epochs, num_batches):
     return set_lr
 
 
-class _Diverged(Exception):
-    pass
+class RunStopped(Exception):
+    """Raised inside :func:`train_ch6` when a hook asks to stop; its argument names the hook."""
 
 
-class _Stopped(Exception):
-    pass
+class RunDiverged(Exception):
+    """Raised inside :func:`train_ch6` when the run :func:`diverged`; its argument is the mean loss."""
 
 
 def checkpoint_batches(num_batches: int, points_per_epoch: int) -> set[int]:
@@ -327,21 +377,21 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     trains in the channels-last layout and is handed back in the default one; it is left in eval
     mode.
     """
-    _check_args(net, train_iter, test_iter, num_epochs, lr, optimizer, scheduler, points_per_epoch)
+    check_train_args(net, train_iter, test_iter, num_epochs, lr, optimizer, scheduler, points_per_epoch)
     device = check_device(device if device is not None else getattr(train_iter, "device", None))
     opt_name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "custom")
     history = History(label=label or f"{opt_name}, lr {lr:g}", device=describe(device))
     if init:
         net.apply(init_weights)
-    on_cpu = device.type == "cpu"
-    net.to(device)
-    channels_last(net, on_cpu)
+    layout = device.type == "cpu"  # step 3: channels-last where it pays, on the CPU
+    channels_last(net.to(device), layout)
+    # step 4: a CUDA graph on a GPU, unless a schedule or an optimizer factory changes what it records
     graphed = cuda_graph and device.type == "cuda" and scheduler is None and isinstance(optimizer, str)
     opt = make_optimizer(optimizer, net.parameters(), lr, capturable=graphed)
     num_batches = len(train_iter)
-    set_lr = _lr_setter(scheduler, opt, lr, num_epochs, num_batches)
+    set_lr = lr_setter(scheduler, opt, lr, num_epochs, num_batches)
     loss_fn = nn.CrossEntropyLoss()
-    sums = torch.zeros(2, device=device)  # this epoch's summed loss and correct count, on device
+    sums = DeviceAccumulator(2, device)  # step 2: this epoch's summed loss and correct count
     num_classes = 0  # read from the first output
 
     def step(X, y):
@@ -354,8 +404,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
         loss.backward()
         opt.step()
         with torch.no_grad():
-            sums[0] += loss.detach() * y.shape[0]
-            sums[1] += correct_count(y_hat.detach(), y)
+            sums.add(loss.detach() * y.shape[0], correct_count(y_hat.detach(), y))
 
     run_step = CudaGraphStep(step, verbose) if graphed else step
     animator = None
@@ -369,20 +418,20 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     try:
         for epoch in range(num_epochs):
             net.train()
-            sums.zero_()
+            sums.reset()
             seen = 0
             start = time.perf_counter()
-            for batch, (X, y) in enumerate(device_batches(train_iter, device, on_cpu)):
+            for batch, (X, y) in enumerate(device_batches(train_iter, device)):  # step 1
                 if stop is not None and stop():
-                    raise _Stopped("the stop hook")
+                    raise RunStopped("the stop hook")
                 if set_lr:
                     set_lr(epoch, batch)
-                run_step(X, y)
+                run_step(channels_last(X, layout), y)
                 seen += y.shape[0]
                 if batch in checkpoints:
-                    loss_sum, correct = sums.tolist()  # the host reads the device sums here only
+                    loss_sum, correct = sums.read()  # the host reads the device sums here only
                     if diverged(loss_sum / seen, num_classes):
-                        raise _Diverged(loss_sum / seen)
+                        raise RunDiverged(loss_sum / seen)
                     point = Point(epoch + (batch + 1) / num_batches, examples + seen,
                                   loss_sum / seen, correct / seen)
                     history.points.append(point)
@@ -390,11 +439,11 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                         animator.add(point.epoch, (point.train_loss, point.train_acc, None),
                                      status=f"epoch {epoch + 1}/{num_epochs}, batch {batch + 1}/{num_batches}")
                     if on_point is not None and on_point(point, net) is True:
-                        raise _Stopped("on_point")
+                        raise RunStopped("on_point")
             seconds = time.perf_counter() - start
             train_time += seconds
             examples += seen
-            loss_sum, correct = sums.tolist()
+            loss_sum, correct = sums.read()
             start = time.perf_counter()
             test_acc = evaluate(net, test_iter, device)
             seconds += time.perf_counter() - start
@@ -407,14 +456,14 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                 print(f"epoch {epoch + 1}/{num_epochs}: loss {loss_sum / seen:.3f}, train acc "
                       f"{correct / seen:.3f}, test acc {test_acc:.3f} ({seconds:.1f} s)")
             if callback is not None and callback(history) is True:
-                raise _Stopped("the callback")
+                raise RunStopped("the callback")
         history.status = "completed"
-    except _Stopped as err:
+    except RunStopped as err:
         history.status = "stopped"
         history.message = (f"Stopped by {err.args[0]} in epoch {epoch + 1} (batch {batch + 1}/"
                            f"{num_batches}); kept the model and the history of the "
                            f"{history.num_epochs} completed epoch(s).")
-    except _Diverged as err:
+    except RunDiverged as err:
         history.status = "diverged"
         history.message = (divergence_message(err.args[0], num_classes, lr,
                                               f"in epoch {epoch + 1} (by batch {batch + 1}/{num_batches})")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lenet_utils import data, train
-from lenet_utils.train import CudaGraphStep, correct_count
+from lenet_utils.train import CudaGraphStep, DeviceAccumulator, channels_last, correct_count
 from lenet_utils.models import make_lenet
 from lenet_utils.train import train_ch6
 
@@ -58,6 +58,34 @@ def test_correct_count_counts_on_the_device_and_checks_shapes():
     assert float(correct_count(torch.tensor([0, 1, 1, 2]), y)) == 4.0  # labels instead of logits
     with pytest.raises(ValueError, match="do not match"):
         correct_count(logits, y[:3])
+
+
+def test_device_accumulator_sums_on_the_device_and_reads_all_sums_at_once():
+    sums = DeviceAccumulator(2, "cpu")
+    sums.add(torch.tensor(0.5), 3)
+    sums.add(torch.tensor(0.25), correct_count(torch.tensor([1, 0]), torch.tensor([1, 0])))
+    assert torch.is_tensor(sums.data) and sums.read() == [0.75, 5.0]
+    sums.reset()
+    assert sums.read() == [0.0, 0.0]
+
+
+def test_channels_last_converts_nets_and_image_batches_and_leaves_other_tensors():
+    X = torch.randn(2, 3, 5, 5)
+    assert channels_last(X).is_contiguous(memory_format=torch.channels_last)
+    assert channels_last(channels_last(X), on=False).is_contiguous()
+    y, flat = torch.arange(2), torch.randn(2, 8)
+    assert channels_last(y) is y and channels_last(flat) is flat
+    net = nn.Sequential(nn.Conv2d(3, 4, 3))
+    assert channels_last(net) is net and net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    channels_last(net, on=False)
+    assert net[0].weight.is_contiguous()
+
+
+def test_device_batches_yields_every_batch_on_the_device():
+    loader = data.TensorLoader(torch.zeros(5, 2), torch.arange(5), 2, shuffle=False, device="cpu")
+    batches = list(train.device_batches(loader, torch.device("cpu")))
+    assert [y.tolist() for _, y in batches] == [[0, 1], [2, 3], [4]]
+    assert all(X.device.type == "cpu" for X, _ in batches)
 
 
 def test_evaluate_counts_and_restores_mode():
