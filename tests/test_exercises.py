@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lenet_utils.data import TensorLoader
 from lenet_utils.exercises import EXERCISES, check
 from lenet_utils.models import c3_connection_mask
 
@@ -27,22 +28,51 @@ def mean_of_batch_means(net, data_iter):
     return sum(losses) / len(losses)
 
 
+def sweep_row(activation, lr, seed, best_test_acc, test_acc, status="completed"):
+    return {"activation": activation, "lr": lr, "seed": seed, "best_test_acc": best_test_acc,
+            "test_acc": test_acc, "status": status}
+
+
 SWEEP = SimpleNamespace(rows=[
-    {"activation": "relu", "lr": 0.1, "best_test_acc": 0.80}, {"activation": "relu", "lr": 0.1, "best_test_acc": 0.70},
-    {"activation": "relu", "lr": 0.3, "best_test_acc": 0.78}, {"activation": "relu", "lr": 0.3, "best_test_acc": 0.77},
-    {"activation": "relu", "lr": 3.0, "best_test_acc": math.nan},
-    {"activation": "sigmoid", "lr": 1.0, "best_test_acc": 0.90}])
+    sweep_row("relu", 0.1, 0, 0.80, 0.79), sweep_row("relu", 0.1, 1, 0.70, 0.69),  # last epoch: 0.1 is best
+    sweep_row("relu", 0.3, 0, 0.78, 0.70), sweep_row("relu", 0.3, 1, 0.77, 0.70),  # best epoch: 0.3 is best
+    sweep_row("relu", 1.0, 0, math.nan, math.nan, "diverged"), sweep_row("relu", 1.0, 1, 0.11, 0.10),
+    sweep_row("relu", 3.0, 0, math.nan, math.nan, "diverged"),
+    sweep_row("sigmoid", 1.0, 0, 0.90, 0.90)])
 LADDER = SimpleNamespace(gaps=lambda: [
-    {"rung": "+ ReLU", "dataset": "fashion-mnist", "gap": 0.004, "exceeds_spread": False},
-    {"rung": "+ batch norm", "dataset": "fashion-mnist", "gap": 0.021, "exceeds_spread": True},
-    {"rung": "+ augmentation", "dataset": "mnist", "gap": 0.05, "exceeds_spread": True}])
+    {"rung": "+ ReLU", "dataset": "fashion-mnist", "gap": 0.004, "low": -0.01, "high": 0.018, "seeds": 3,
+     "verdict": "not shown"},
+    {"rung": "+ batch norm", "dataset": "fashion-mnist", "gap": 0.021, "low": 0.01, "high": 0.032, "seeds": 3,
+     "verdict": "likely"},
+    {"rung": "+ augmentation", "dataset": "mnist", "gap": 0.05, "low": 0.04, "high": 0.06, "seeds": 3,
+     "verdict": "likely"}])
+# 1,000 training images: 7 full batches of 128 and a last one of 104
+TRAIN_ITER = TensorLoader(torch.zeros(1000, 1, 2, 2), torch.zeros(1000, dtype=torch.long), 256)
+# Fashion-MNIST: 0 t-shirt, 2 pullover, 4 coat, 6 shirt. Called shirt wrongly: pullover x2, t-shirt x1;
+# true shirts called something else: t-shirt x2 (the row's answer, not the column's)
+Y_TEST = torch.tensor([2, 2, 0, 6, 6, 6, 6, 4])
+Y_PRED = torch.tensor([6, 6, 6, 0, 0, 6, 6, 4])
+PATCH = torch.tensor([[0.0, 2.0, 1.0, 1.0], [6.0, 0.0, 1.0, 1.0], [-1.0, 3.0, 0.0, 8.0], [1.0, 1.0, 0.0, 0.0]])
+MAX_POOLED, AVG_POOLED = [[6, 1], [3, 8]], [[2, 1], [1, 2]]
 CASES = {  # name -> (right answer, a wrong answer, the results the check needs)
     "ch01-dense-vs-conv": ((3 * 32 * 32 * 1000 + 1000, 6 * 3 * 25 + 6), (3 * 32 * 32 * 1000, 456), {}),
+    "ch01-mlp2-parameters": (784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10, 203_530, {}),
+    "ch01-diagonal-pool": (14 * 14, 14, {}),  # row and column must both start a window
     "ch02-same-padding": (1, 2, {}),
+    "ch02-photo-dense-inputs": (16 * 248 * 248, 248 * 248, {}),  # 1000 -> 1000 -> 500 -> 496 -> 248
+    "ch02-stride3-padding": (2, 5, {}),  # 28 - 5 + 2*2 = 27; P=5 fits too, but is not the smallest
     "ch03-c3-parameters": (int(c3_connection_mask().sum()) * 25 + 16, 16 * 6 * 25 + 16, {}),
+    "ch03-s4-field": ((8, 23, 4, 19), (8, 24, 4, 20), {}),
+    "ch03-c5-larger-input": ((120, 2, 2), (120, 1, 1), {}),  # 36 -> 32 -> 16 -> 12 -> 6 -> 2
     "ch04-evaluate-loss": (evaluate_loss, mean_of_batch_means, {}),
+    "ch04-batches-of-128": ((8, 104), (7, 128), {"train_iter": TRAIN_ITER}),
+    "ch04-called-shirt": ("pullover", "t-shirt", {"y_test": Y_TEST, "y_pred": Y_PRED}),
     "ch05-best-relu-lr": (0.3, 0.1, {"sweep": SWEEP}),  # 0.775 beats 0.75 on the mean over seeds
+    "ch05-relu-last-epoch": (0.1, 0.3, {"sweep": SWEEP}),  # 0.74 beats 0.70 on the last epoch
+    "ch05-relu-cliff": (1.0, 3.0, {"sweep": SWEEP}),  # lr 1: one seed diverged, the other at chance
     "ch06-largest-gain": ("+ batch norm", "+ augmentation", {"result": LADDER}),  # Fashion-MNIST only
+    "ch06-batch-norm-parameters": (2 * (16 + 32 + 256 + 128), 16 + 32 + 256 + 128, {}),
+    "ch06-max-vs-average": ((MAX_POOLED, AVG_POOLED), (AVG_POOLED, MAX_POOLED), {"patch": PATCH}),
 }
 
 
@@ -58,6 +88,66 @@ def test_right_answer_passes_and_wrong_one_gets_a_hint(name, capsys):
     assert check(name, wrong, **results) is False
     out = capsys.readouterr().out
     assert out.startswith("Not yet: ") and len(out) > 20
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_quiet_prints_no_answer(name, capsys):
+    right, wrong, results = CASES[name]
+    assert check(name, right, quiet=True, **results) is True
+    assert capsys.readouterr().out == "Solution checked.\n"
+    assert check(name, wrong, quiet=True, **results) is False
+    assert capsys.readouterr().out.startswith("Not yet: ")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_none_is_not_answered_yet(name, capsys):
+    assert check(name, None, **CASES[name][2]) is False
+    assert capsys.readouterr().out.startswith("Not answered yet")
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("ch01-mlp2-parameters", 784 * 256 + 256 * 128 + 128 * 10, "weights only"),
+    ("ch02-photo-dense-inputs", 16 * 247 * 247, "pads by 2"),
+    ("ch03-s4-field", (4, 19, 8, 23), "swapped"),
+    ("ch03-c5-larger-input", (16, 2, 2), "as many maps as it has kernels"),
+    ("ch04-batches-of-128", (8, 128), "what is left"),
+    ("ch04-called-shirt", "shirt", "off the diagonal"),
+    ("ch04-called-shirt", "t-shirt", "the shirt row"),
+    ("ch04-batches-of-128", (7, 128), "round up"),
+    ("ch04-called-shirt", "dress", "count their true classes"),
+    ("ch04-called-shirt", "jumper", "a class name"),
+    ("ch05-relu-cliff", 0.3, "every ReLU run got off chance"),
+    ("ch05-relu-cliff", 0.5, "one of the sweep's learning rates"),
+    ("ch06-batch-norm-parameters", 4 * (16 + 32 + 256 + 128), "buffers"),
+    ("ch06-max-vs-average", (MAX_POOLED, [[2, 1], [1, 3]]), "divided by 4"),
+    ("ch06-max-vs-average", ([1, 2], AVG_POOLED), "2x2 list of lists"),
+])
+def test_specific_hints(name, answer, hint, capsys):
+    assert check(name, answer, **CASES[name][2]) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet: ") and hint in out
+
+
+def test_called_shirt_accepts_a_tie(capsys):
+    y_test, y_pred = torch.tensor([0, 2, 6]), torch.tensor([6, 6, 6])  # one t-shirt, one pullover
+    assert check("ch04-called-shirt", "t-shirt", y_test=y_test, y_pred=y_pred)
+    assert check("ch04-called-shirt", "pullover", y_test=y_test, y_pred=y_pred)
+
+
+def test_relu_cliff_without_a_failed_run(capsys):
+    sweep = SimpleNamespace(rows=[sweep_row("relu", 0.1, 0, 0.8, 0.8)])
+    assert check("ch05-relu-cliff", 0.1, sweep=sweep) is False
+    assert "answer 'none'" in capsys.readouterr().out
+    assert check("ch05-relu-cliff", "none", sweep=sweep) is True
+
+
+def test_largest_gain_reports_the_interval_and_verdict(capsys):
+    assert check("ch06-largest-gain", "+ batch norm", result=LADDER)
+    assert capsys.readouterr().out == "Right: + batch norm: +2.10 points (95% interval +1.00 to +3.20): likely.\n"
+    one_seed = SimpleNamespace(gaps=lambda: [{"rung": "+ ReLU", "dataset": "fashion-mnist", "gap": 0.01,
+                                              "low": None, "high": None, "seeds": 1, "verdict": "not shown"}])
+    assert check("ch06-largest-gain", "+ ReLU", result=one_seed)
+    assert "fewer than two seeds" in capsys.readouterr().out
 
 
 def test_c3_parameters_is_the_papers_1516():
