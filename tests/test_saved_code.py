@@ -104,6 +104,18 @@ def test_every_teaching_chapter_saves_its_code():
     assert [c for c in TEACHING_CHAPTERS if not saved.get(c)] == []
 
 
+#: What chapter 4 builds d2l's loop into, step by step: the fast engine and the pieces it calls.
+FAST_ENGINE = ("correct_count", "DeviceAccumulator", "channels_last", "CudaGraphStep", "device_batches",
+               "evaluate", "train_ch6")
+
+
+def test_chapter_4_writes_the_fast_train_ch6_in_its_cells():
+    chapter = next(n for n in NOTEBOOKS if n.stem.startswith("04"))
+    saved = {name for source in saved_cells(chapter) for node in ast.parse(source).body
+             for name in _names(node)}
+    assert [name for name in FAST_ENGINE if name not in saved] == []
+
+
 def test_a_saved_name_is_saved_by_one_chapter_only():
     owners: dict[str, list[str]] = {}
     for notebook in NOTEBOOKS:
@@ -169,3 +181,11 @@ def test_a_docstring_may_differ(tmp_path):
         node.body[0:1] = [new] if has_docstring else [new, first]
 
     assert drift(_doctor(notebook, tmp_path, change)) == []
+
+
+def test_chapter_6_saves_batch_norm_and_the_modern_lenet():
+    notebook = ROOT / "notebooks" / "06_classic_vs_modern.ipynb"
+    saved = {name for source in saved_cells(notebook) for node in ast.parse(source).body
+             for name in _names(node)}
+    assert {"batch_norm", "BatchNorm", "ACTIVATIONS", "POOLS", "activation_layer", "pooling_layer",
+            "make_lenet"} <= saved
