@@ -120,16 +120,20 @@ def _stride3_padding(answer: object) -> Verdict:
                    "S=3) or the calculator until it gives a whole number.")
 
 
-def _c3_parameters(answer: object) -> Verdict:
-    from .models import PartialConv2d, c3_connection_mask
+def _c3_three_inputs(answer: object) -> Verdict:
+    from .models import PartialConv2d
 
-    mask = c3_connection_mask()
+    mask = torch.zeros(16, 6, dtype=torch.bool)
+    for o in range(16):  # every C3 map reads three neighbouring S2 maps
+        mask[o, [(o + k) % 6 for k in range(3)]] = True
     right = sum(p.numel() for p in PartialConv2d(mask).parameters())
     if answer == right:
-        return True, f"{int(mask.sum())} connections x 25 weights + 16 biases = {right:,}, as in the paper."
+        return True, f"16 maps x 3 inputs x 25 weights + 16 biases = {right:,} (the paper's table: 1,516)."
+    if answer == right - 16:
+        return False, "add one bias per C3 map."
     if answer == 16 * 6 * 25 + 16:
-        return False, "that is a fully connected C3; count only the table's connections."
-    return False, "count the table's crosses (connected pairs), 25 weights each, and add one bias per C3 map."
+        return False, "that is a fully connected C3; each map reads only three S2 maps here."
+    return False, "each of the 16 maps has a 5x5 kernel for each S2 map it reads, and one bias."
 
 
 def _s4_field(answer: object) -> Verdict:
@@ -306,14 +310,21 @@ def _relu_cliff(answer: object, *, sweep: object) -> Verdict:
                    f"the smallest with a ReLU run that diverged or ended its best epoch at chance.")
 
 
-def _largest_gain(answer: object, *, result: object) -> Verdict:
-    gaps = [g for g in result.gaps() if g["dataset"] == "fashion-mnist"]
-    best = max(gaps, key=lambda g: g["gap"])
-    if answer == best["rung"]:
-        interval = ("no interval: fewer than two seeds" if best["low"] is None else
-                    f"95% interval {best['low'] * 100:+.2f} to {best['high'] * 100:+.2f}")
-        return True, f"{best['rung']}: {best['gap'] * 100:+.2f} points ({interval}): {best['verdict']}."
-    return False, "look at the gap column for Fashion-MNIST and take the rung with the largest gap."
+def _largest_gain_last_seed(answer: object, *, result: object) -> Verdict:
+    seed = max(r.seed for r in result.runs)
+    final = {r.rung.name: r.final_test_acc for r in result.runs
+             if r.dataset == "fashion-mnist" and r.seed == seed}
+    names = list(dict.fromkeys(r.rung.name for r in result.runs))
+    gains = {above: final[above] - final[below] for below, above in zip(names, names[1:])
+             if above in final and below in final}
+    best = max(gains, key=gains.get)
+    if answer == best:
+        return True, (f"{best}: {gains[best] * 100:+.2f} points on seed {seed} alone. One seed can rank "
+                      f"the changes differently from the mean over the seeds in the gap table.")
+    if answer in gains:
+        return False, (f"{answer} gained {gains[answer] * 100:+.2f} points on seed {seed}; compare every "
+                       f"rung with the one below it on that seed (result.runs).")
+    return False, f"answer with a rung's name as the table writes it: {', '.join(map(repr, gains))}."
 
 
 def _batch_norm_parameters(answer: object) -> Verdict:
@@ -370,7 +381,7 @@ EXERCISES: dict[str, Callable[..., Verdict]] = {
     "ch02-same-padding": _same_padding,
     "ch02-photo-dense-inputs": _photo_dense_inputs,
     "ch02-stride3-padding": _stride3_padding,
-    "ch03-c3-parameters": _c3_parameters,
+    "ch03-c3-three-inputs": _c3_three_inputs,
     "ch03-s4-field": _s4_field,
     "ch03-c5-larger-input": _c5_larger_input,
     "ch04-evaluate-loss": _evaluate_loss,
@@ -379,7 +390,7 @@ EXERCISES: dict[str, Callable[..., Verdict]] = {
     "ch05-best-relu-lr": _best_relu_lr,
     "ch05-relu-last-epoch": _relu_last_epoch,
     "ch05-relu-cliff": _relu_cliff,
-    "ch06-largest-gain": _largest_gain,
+    "ch06-largest-gain-last-seed": _largest_gain_last_seed,
     "ch06-batch-norm-parameters": _batch_norm_parameters,
     "ch06-max-vs-average": _max_vs_average,
 }
