@@ -3,7 +3,6 @@ costs, the comparison's table and verdict, and one Optuna study shared by two wo
 
 import math
 import random
-import statistics
 
 import matplotlib
 import optuna
