@@ -1,4 +1,4 @@
-"""Keep long experiments across kernel restarts: results as JSON/CSV, trained weights as state dicts.
+"""Keep long experiments across kernel restarts: their results as files (the course writes JSON/CSV).
 
     result = stored("ladder", settings, lambda: run_ladder(...), LadderResult.save, LadderResult.load)
 
@@ -21,8 +21,7 @@ finished result there (``scripts/ship_results.py``).
 
 ``meta.json``, written last, lists every file of the save with its size and SHA-256; a folder whose
 files are missing, cut short or changed, or that ``load`` cannot read, is trained again with one
-message saying why, never half-loaded. Weights are read back with ``torch.load(...,
-weights_only=True)``, which never executes code from the file. A save that fails (say the results
+message saying why, never half-loaded. A save that fails (say the results
 folder is not writable) warns and still returns the result.
 """
 
