@@ -20,7 +20,7 @@ import time
 import torch
 
 from lenet_utils.device import hardware_summary
-from lenet_utils.mode import is_quick
+from lenet_utils.quick_mode import is_quick
 from lenet_utils.widgets.panel import DEFAULTS, LivePicture, TrainingPanel, draw_runs
 
 SECONDS_TARGET = 3.0

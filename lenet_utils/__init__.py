@@ -12,7 +12,7 @@ from .batchnorm import BatchNorm, batch_norm
 from .data import load_data, load_data_fashion_mnist, load_data_mnist, text_labels
 from .device import try_gpu
 from .history import History, Point
-from .mode import is_quick, mode_line, pick
+from .quick_mode import is_quick, mode_line, pick
 from .models import LeNet5, lenet_d2l, make_lenet
 from .pictures import show_images
 from .plot import Animator

@@ -1,9 +1,11 @@
-"""Data augmentation on the training device, a whole batch at a time.
+"""Moving images on the device, a whole batch at a time: a fixed shift (:func:`shift_images`, for
+translation experiments) and data augmentation by random rotations and shifts.
 
-Each image gets its own random rotation and translation; one ``F.affine_grid`` + ``F.grid_sample``
-call warps the whole batch. Labels pass through untouched. Augmentation is off unless you ask for
-it: wrap a training loader in :class:`AugmentedLoader` (``enabled=False`` passes batches through),
-and ``train_ch6`` trains on the warped batches without knowing about it::
+For augmentation, each image gets its own random rotation and translation; one
+``F.affine_grid`` + ``F.grid_sample`` call warps the whole batch. Labels pass through untouched.
+Augmentation is off unless you ask for it: wrap a training loader in :class:`AugmentedLoader`
+(``enabled=False`` passes batches through), and ``train_ch6`` trains on the warped batches without
+knowing about it::
 
     train_iter, test_iter = load_data("mnist", 256)
     train_ch6(net, AugmentedLoader(train_iter, max_degrees=10, max_shift=2, seed=0), test_iter, 10, 0.1)
@@ -16,6 +18,24 @@ import torch
 import torch.nn.functional as F
 
 from .checks import whole_number
+
+__all__ = ["shift_images", "random_affine", "AugmentedLoader"]
+
+
+def shift_images(X: torch.Tensor, dx: int = 0, dy: int = 0) -> torch.Tensor:
+    """Move every image of a N x C x H x W batch ``dx`` pixels right and ``dy`` pixels down (negative:
+    left/up). Pixels moved in from outside are 0 (the background), nothing wraps around.
+
+        shift_images(X, dx=2)  # every image 2 px to the right
+    """
+    if X.dim() != 4:
+        raise ValueError(f"shift_images expects a batch N x C x H x W, got shape {tuple(X.shape)}.")
+    h, w = X.shape[-2:]
+    if abs(dx) >= w or abs(dy) >= h:
+        raise ValueError(f"a shift of ({dx}, {dy}) moves a {h}x{w} image out of the frame.")
+    padded = F.pad(X, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top:top + h, left:left + w]
 
 
 def _check_range(name: str, value: object, unit: str) -> float:

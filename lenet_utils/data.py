@@ -20,7 +20,7 @@ from torchvision import transforms
 
 from .checks import whole_number
 from .device import check_device
-from .mode import QUICK_TEST_SIZE, QUICK_TRAIN_SIZE, is_quick
+from .quick_mode import QUICK_TEST_SIZE, QUICK_TRAIN_SIZE, is_quick
 from .sources import SAMPLE_DIR  # noqa: F401  (re-exported: callers pass root=data.SAMPLE_DIR)
 from .sources import DATA_ENV, DATASETS, DataSource, dataset_info, find_data, torchvision_root
 

@@ -137,7 +137,7 @@ def _c3_three_inputs(answer: object) -> Verdict:
 
 
 def _s4_field(answer: object) -> Verdict:
-    from .receptive import receptive_field
+    from .receptive_fields import receptive_field
 
     box = receptive_field("s4", 0, 2, 1)
     right = (box.top, box.bottom - 1, box.left, box.right - 1)

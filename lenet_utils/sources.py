@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torchvision
 
-from .mode import env_flag
+from .quick_mode import env_flag
 
 DATA_ENV = "LENET_DATA_DIR"
 STRICT_ENV = "LENET_REQUIRE_FULL_DATA"

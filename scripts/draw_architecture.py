@@ -2,7 +2,7 @@
 
 The sizes and labels come from a real forward pass of ``lenet_utils.models.LeNet5`` as in the paper
 (Gaussian connections from F6 to the output: ``output="rbf"``), via
-``lenet_utils.features.architecture_figure``, so the picture cannot drift from the code. The input
+``lenet_utils.pictures.architecture_figure``, so the picture cannot drift from the code. The input
 box holds a digit of the bundled MNIST test sample, padded to 32x32 as LeNet-5 reads it.
 
     python3 scripts/draw_architecture.py
@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lenet_utils.features import architecture_figure  # noqa: E402
+from lenet_utils.pictures import architecture_figure  # noqa: E402
 from lenet_utils.models import LeNet5  # noqa: E402
 from lenet_utils.widgets.stepper import sample_digit  # noqa: E402
 

@@ -1,9 +1,10 @@
-"""Augmentation: per-image random rotation and shift on whole batches, reproducible by seed."""
+"""Moving images: a fixed shift, and augmentation by per-image random rotation and shift on whole
+batches, reproducible by seed."""
 
 import pytest
 import torch
 
-from lenet_utils.augment import AugmentedLoader, random_affine
+from lenet_utils.augment import AugmentedLoader, random_affine, shift_images
 from lenet_utils.data import TensorLoader
 
 
@@ -160,3 +161,15 @@ def test_disabled_loader_passes_batches_through():
     for (X0, y0), (X1, y1) in zip(base, off):
         assert torch.equal(X0, X1) and torch.equal(y0, y1)
     assert "disabled" in repr(off)
+
+
+def test_shift_images_moves_pixels_and_fills_with_zeros():
+    X = torch.zeros(1, 1, 5, 5)
+    X[0, 0, 2, 2] = 1.0
+    right_down = shift_images(X, dx=2, dy=1)
+    assert right_down.shape == X.shape and right_down[0, 0, 3, 4] == 1 and right_down.sum() == 1
+    left = shift_images(X, dx=-3)
+    assert left.sum() == 0  # moved out of the frame, nothing wraps around
+    assert torch.equal(shift_images(X), X)
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        shift_images(X[0])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
                  shutdown_kernel)
-from lenet_utils.receptive import receptive_field
+from lenet_utils.receptive_fields import receptive_field
 from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES, GRIDS
 
 CELLS = ["from lenet_utils.widgets.draw import DrawDigit", "DrawDigit()"]

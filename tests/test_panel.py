@@ -19,7 +19,7 @@ from PIL import Image
 
 from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
-from lenet_utils.mode import QUICK_TRAIN_SIZE
+from lenet_utils.quick_mode import QUICK_TRAIN_SIZE
 from lenet_utils.models import make_lenet
 from lenet_utils.train import divergence_message, make_optimizer
 from lenet_utils.widgets import panel as panel_module

@@ -1,5 +1,6 @@
 """Plots: the live Animator (one output updated in place, or none without a kernel) and the
-curves and the other pictures (lenet_utils.pictures) the chapters draw."""
+curves and the other pictures (lenet_utils.pictures: images, a network's maps, kernels, connection
+table and architecture) the chapters draw."""
 
 import os
 import subprocess
@@ -17,6 +18,8 @@ from lenet_utils import pictures, plot
 from lenet_utils.data import D2L_WORKERS, SAMPLE_DIR, textbook_loaders
 from lenet_utils.plot import Animator
 from lenet_utils.history import History
+from lenet_utils.features import capture_feature_maps
+from lenet_utils.models import LeNet5, c3_connection_mask, make_lenet
 
 
 @pytest.fixture(autouse=True)
@@ -169,7 +172,8 @@ def test_plot_history_marks_a_diverged_run_where_it_stopped():
 def test_curve_plots_live_in_plot_and_pictures_are_separate():
     assert {"plot_history", "plot_runs", "plot_best_worst", "plot_ladder"} <= set(plot.__all__)
     assert not {"show_images", "plot_heatmap", "confusion_matrix"} & set(plot.__all__)
-    assert {"show_images", "plot_heatmap", "confusion_matrix", "show_misclassified"} <= set(pictures.__all__)
+    assert {"show_images", "plot_heatmap", "confusion_matrix", "show_misclassified", "show_feature_maps",
+            "show_kernels", "show_connection_table", "architecture_figure"} <= set(pictures.__all__)
 
 
 def test_animator_one_epoch_run_shows_its_single_test_point_and_labels_its_axes():
@@ -222,3 +226,40 @@ def test_chapter_4_textbook_loaders_and_live_plot_print_no_warnings():
         for loader in (train_dl, test_dl):
             next(iter(loader))  # PyTorch checks the workers against the cores here
     assert 1 <= train_dl.num_workers == test_dl.num_workers <= min(D2L_WORKERS, suggested)
+
+
+def test_pictures_of_a_network_draw_the_right_things():
+    net = LeNet5()
+    fig = pictures.show_connection_table(c3_connection_mask())
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (6, 16) and int(image.sum()) == 60
+
+    fig = pictures.show_kernels(net.c3.full_weight(), mask=net.c3.mask)
+    drawn = sum(len(ax.images) for ax in fig.axes)
+    assert drawn == 60  # one picture per connected kernel, none for the 36 missing ones
+
+    maps = capture_feature_maps(net, torch.rand(1, 1, 32, 32), layers=["c1_act", "c3_act", "f6_act"])
+    fig = pictures.show_feature_maps(maps, max_channels=8)
+    assert sum(len(ax.images) for ax in fig.axes) == 6 + 8 + 1
+
+    fig = pictures.architecture_figure(net, (1, 1, 32, 32))
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"INPUT", "C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT", "6@28×28", "16@5×5", "84"} <= texts
+    texts = {t.get_text() for t in pictures.architecture_figure(make_lenet(), (1, 1, 28, 28)).axes[0].texts}
+    assert {"CONV1", "6@28×28", "POOL2", "16@5×5", "FC3"} <= texts
+
+
+def test_architecture_figure_labels_each_arrow_on_one_line_and_draws_the_input():
+    """Each connection's label sits right under its arrow, all at one height; the paper's F6 -> output
+    is 'Gaussian connections'; an input image is drawn in the input box."""
+    fig = pictures.architecture_figure(LeNet5(output="rbf"), (1, 1, 32, 32), input_image=torch.rand(1, 32, 32))
+    ax = fig.axes[0]
+    arrows = sorted((a.xy[0], a.xyann[0]) for a in ax.texts if hasattr(a, "arrow_patch") and a.arrow_patch)
+    labels = [t for t in ax.texts if "\n" in t.get_text()]
+    assert [t.get_text() for t in labels][-1] == "Gaussian\nconnections"
+    assert len(labels) == len(arrows) == 7
+    assert len({t.get_position()[1] for t in labels}) == 1  # one line, not staggered
+    for text, (head, tail) in zip(sorted(labels, key=lambda t: t.get_position()[0]), arrows):
+        assert tail < text.get_position()[0] < head  # under its own arrow
+    assert len(ax.images) == 1
+    assert len(pictures.architecture_figure(LeNet5(), (1, 1, 32, 32)).axes[0].images) == 0

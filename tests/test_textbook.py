@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from constant_model import AlwaysZero
 from lenet_utils import data
 from lenet_utils.data import SAMPLE_DIR
 from lenet_utils.textbook import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, size, train_ch6_textbook
@@ -54,14 +55,6 @@ def test_accuracy_and_size_as_d2l_has_them():
 
 
 def test_evaluate_accuracy_gpu_on_a_constant_model():
-    class AlwaysZero(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(1))
-
-        def forward(self, X):
-            return torch.stack([torch.ones(len(X)), torch.zeros(len(X))], dim=1) + 0 * self.w
-
     y = torch.tensor([0, 0, 0, 1, 1, 0, 1, 0, 0, 0])
     it = data.TensorLoader(torch.zeros(10, 1), y, 3, device="cpu")
     assert evaluate_accuracy_gpu(AlwaysZero(), it) == pytest.approx(0.7)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from constant_model import AlwaysZero
 from lenet_utils import data, train
 from lenet_utils.train import CudaGraphStep, DeviceAccumulator, channels_last, correct_count
 from lenet_utils.models import make_lenet
@@ -89,14 +90,6 @@ def test_device_batches_yields_every_batch_on_the_device():
 
 
 def test_evaluate_counts_and_restores_mode():
-    class AlwaysZero(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(1))
-
-        def forward(self, X):
-            return torch.stack([torch.ones(len(X)), torch.zeros(len(X))], dim=1) + 0 * self.w
-
     y = torch.tensor([0, 0, 0, 1, 1, 0, 1, 0, 0, 0])  # 7 zeros out of 10
     it = data.TensorLoader(torch.zeros(10, 1), y, 3, device="cpu")
     net = AlwaysZero().train()

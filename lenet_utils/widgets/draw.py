@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..features import capture_feature_maps
 from ..models import LeNet5, ScaledTanh
 from ..preprocess import FIELD, PAD, ink_map, is_blank, mnist_style
-from ..receptive import Box, c3_inputs, layer_shape, receptive_field
+from ..receptive_fields import Box, c3_inputs, layer_shape, receptive_field
 from ..weights import load_lenet5, prepare
 from .saved_picture import SavedPicture, png_bytes
 
@@ -496,7 +496,7 @@ class DrawDigit(SavedPicture):
     ``prediction`` (None while blank), ``probabilities`` (10 floats or None), ``unlike`` (why the
     drawing is unlike MNIST's digits, or None), ``statistics`` (its :func:`digit_statistics`),
     ``drawing`` (280x280 ink), ``image`` (1x32x32, what the net sees), ``maps`` (per layer),
-    ``selected``, ``highlight`` (a ``receptive.Box``) and ``fed_maps`` (C3 only).
+    ``selected``, ``highlight`` (a ``receptive_fields.Box``) and ``fed_maps`` (C3 only).
 
         pad = DrawDigit().draw_strokes(EXAMPLE_STROKES["7"]); pad.select_unit("c3", 7, 3, 4)
     """

@@ -59,7 +59,7 @@ from traitlets import validate
 from ..data import TensorLoader, balanced_subset, dataset_info, load_data
 from ..device import describe
 from ..history import History
-from ..mode import ENV_VAR, is_quick
+from ..quick_mode import ENV_VAR, is_quick
 from ..tables import format_table
 from ..train import evaluate, train_ch6
 from .private_torch import fresh_lenet, use_threads_here

@@ -28,7 +28,7 @@ from ..checks import whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History, Point
-from ..mode import pick
+from ..quick_mode import pick
 from ..sources import dataset_info
 from ..train import train_ch6
 from .private_torch import fresh_lenet, xavier_weights

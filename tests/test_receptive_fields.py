@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lenet_utils.models import C3_TABLE, LeNet5
-from lenet_utils.receptive import LAYERS, Box, c3_inputs, layer_shape, receptive_field
+from lenet_utils.receptive_fields import LAYERS, Box, c3_inputs, layer_shape, receptive_field
 
 
 @pytest.fixture(scope="module")
