@@ -10,7 +10,6 @@ files, for the chapters and benchmarks that compare the two. Where the files com
 import os
 import warnings
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -22,7 +21,8 @@ from .checks import whole_number
 from .device import check_device
 from .quick_mode import QUICK_TEST_SIZE, QUICK_TRAIN_SIZE, is_quick
 from .sources import SAMPLE_DIR  # noqa: F401  (re-exported: callers pass root=data.SAMPLE_DIR)
-from .sources import DATA_ENV, DATASETS, DataSource, dataset_info, find_data, torchvision_root
+from .sources import (DATA_ENV, DATASETS, CorruptDataError, DataSource, data_files, dataset_info, file_digest,
+                      find_data, torchvision_root)
 
 _announced: set[tuple] = set()
 
@@ -34,19 +34,38 @@ def _announce(source: DataSource, verbose: bool) -> None:
         print(source.describe())
 
 
-@lru_cache(maxsize=16)
-def _load_cached(source: DataSource, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+#: What each split holds in memory: ``(source, train) -> (sha256 of its files, images, labels)``.
+_loaded: dict[tuple[DataSource, bool], tuple[tuple[str, ...], torch.Tensor, torch.Tensor]] = {}
+
+
+def _read(source: DataSource, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read a split from disk, its labels checked against the set's classes."""
     info = DATASETS[source.name]
     ds = info.torchvision_class(str(torchvision_root(source)), train=train, download=False)
     if info.idx:
-        return ds.data.clone(), ds.targets.clone().long()
-    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return images, torch.tensor(ds.targets, dtype=torch.long)
+        images, labels = ds.data.clone(), ds.targets.clone().long()
+    else:
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        labels = torch.tensor(ds.targets, dtype=torch.long)
+    bad = labels[(labels < 0) | (labels >= len(info.classes))]
+    if len(bad):
+        raise CorruptDataError(
+            f"{data_files(source, train)[1] if info.idx else source.root / info.folder} holds {len(bad):,} "
+            f"label(s) outside "
+            f"0-{len(info.classes) - 1} (the first is {int(bad[0])}): it is not {info.title}'s labels file "
+            f"or it is corrupt. Replace it with a fresh copy of the data set.")
+    return images, labels
 
 
 def _load(name: str, train: bool, root, strict, verbose: bool) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
+    """The split from memory while its files hold what they held when it was read (a changed file,
+    even one copied in with its old date, is read again), else from disk."""
     source = find_data(name, root=root, strict=strict)
-    images, labels = _load_cached(source, bool(train))
+    key = (source, bool(train))
+    content = tuple(file_digest(path) for path in data_files(source, bool(train)))
+    if key not in _loaded or _loaded[key][0] != content:
+        _loaded[key] = (content, *_read(source, bool(train)))
+    _, images, labels = _loaded[key]
     _announce(source, verbose)
     return images, labels, source
 

@@ -55,6 +55,10 @@ class ExpectInput:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{self.net} expects a torch.Tensor batch, got {type(x).__name__}; "
                             f"convert it with torch.as_tensor(x, dtype=torch.float32).")
+        if not x.is_floating_point():
+            raise TypeError(f"{self.net} expects float images in [0, 1], got a {x.dtype} batch of shape "
+                            f"{tuple(x.shape)} (load_tensors gives raw 0-255 pixels): to_float_images(images) "
+                            f"from lenet_utils.data turns them into N x C x H x W floats in [0, 1].")
         shape, (c, h, w) = tuple(x.shape), self.shape
         if shape[1:] == self.shape or (self.flat and math.prod(shape[1:]) == c * h * w):
             return

@@ -13,8 +13,9 @@ Set ``LENET_REQUIRE_FULL_DATA=1`` (or pass ``strict=True``) to fail instead of u
 :func:`torchvision_root` turns a found source into a folder torchvision reads with
 ``download=False``: ``.gz`` files are decompressed into a folder of their own and every IDX file
 is checked, so a truncated copy fails with a message naming the user's file. Each decompressed
-copy records what it was made from (the ``.gz``'s size and date, the IDX header's shape) and is
-made again when the ``.gz`` differs or the copy itself is broken.
+copy records the sha256 of the ``.gz`` it was made from and its own, and is made again when either
+content differs (same size and date are not enough: ``cp -p`` and ``touch -r`` keep them).
+:func:`file_digest` reads a file again only when its ``stat`` changed, so a repeated check is cheap.
 """
 
 import difflib
@@ -89,21 +90,21 @@ class CacheWriteError(OSError):
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a data set was found: ``kind`` is 'full', 'download' or 'sample'."""
+    """Where a data set was found: ``kind`` is 'full', 'download' or 'sample'; for the sample,
+    ``why`` says why each place looked in held no full copy."""
 
     name: str
     kind: str
     root: Path
-    looked: tuple[Path, ...] = ()
+    why: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line saying where the data comes from (loud when it is the bundled sample)."""
         info = DATASETS[self.name]
         if self.kind == "sample":
-            where = ", ".join(str(p) for p in self.looked)
-            return (f"!!! {info.title}: no full copy found (looked in {where}), using the BUNDLED "
+            return (f"!!! {info.title}: no full copy found ({'; '.join(self.why)}), using the BUNDLED "
                     f"SAMPLE of a few thousand images: accuracies will be lower than with the full "
-                    f"set. Set {DATA_ENV} to the full data for real results. !!!")
+                    f"set. Set {DATA_ENV} to the folder that holds {info.folder}/ for real results. !!!")
         how = "downloaded by torchvision into" if self.kind == "download" else "full data set from"
         return f"{info.title}: {how} {self.root}"
 
@@ -150,6 +151,39 @@ def _present(root: Path, info: DatasetInfo) -> bool:
     return (root / info.folder / "batches.meta").is_file()
 
 
+def _why_absent(root: Path, info: DatasetInfo) -> tuple[str, bool]:
+    """Why ``root`` holds no copy of ``info`` (a phrase that starts with ``root``), and whether
+    ``root`` was clearly meant to hold one (a data set's own folder, part of a copy)."""
+    if not root.exists():
+        return f"{root} does not exist", False
+    if not root.is_dir():
+        return f"{root} is a file, not a folder: point it at the folder that holds {info.folder}/", False
+    inner = root.parent if root.name == "raw" else root
+    if inner.name in {i.folder for i in DATASETS.values()}:
+        return (f"{root} is a data set's own folder, not the folder that holds it: "
+                f"export {DATA_ENV}={inner.parent}"), True
+    stems = [stem for pair in IDX_FILES.values() for stem in pair]
+    if info.idx and any(raw_file(root, stem) for stem in stems):
+        return (f"{root} holds IDX files itself, but torchvision reads them from ROOT/MNIST/raw/ or "
+                f"ROOT/FashionMNIST/raw/: move them into that layout and point {DATA_ENV} at ROOT"), True
+    folder = root / info.folder
+    if folder.is_dir():
+        raw = folder / "raw"
+        if not info.idx:
+            return f"{folder} lacks batches.meta: copy the whole of cifar-10-batches-py/ there", True
+        if not raw.is_dir() and any(raw_file(folder, stem) for stem in stems):
+            return f"{folder} holds the IDX files, but torchvision reads them from {raw}: move them there", True
+        missing = ", ".join(f"{stem}[.gz]" for stem in stems if not raw_file(raw, stem))
+        return f"{raw} lacks {missing}: copy the missing files there", True
+    try:
+        near = {p.name.lower(): p.name for p in root.iterdir() if p.is_dir()}
+    except OSError:
+        near = {}
+    close = difflib.get_close_matches(info.folder.lower(), near, n=1, cutoff=0.7)
+    hint = f" (it holds {near[close[0]]}/; torchvision's name is {info.folder}/)" if close else ""
+    return f"{root} holds no {info.folder}/ folder{hint}", False
+
+
 def _network_allows(host: str) -> bool:
     if env_flag(OFFLINE_ENV):
         return False
@@ -169,14 +203,21 @@ def find_data(name: str, root: str | Path | None = None, strict: bool | None = N
     if root is not None:
         root = Path(root).expanduser()
         if not _present(root, info):
-            raise DataNotFoundError(_missing_message(info, [root], explicit=True))
+            raise DataNotFoundError(_missing_message(info, [_why_absent(root, info)[0]], explicit=True))
         return DataSource(key, "full", root)
-    looked = []
+    why = []
     env_root = os.environ.get(DATA_ENV)
     for candidate in ([Path(env_root).expanduser()] if env_root else []) + [default_data_dir()]:
-        looked.append(candidate)
         if _present(candidate, info):
             return DataSource(key, "full", candidate)
+        reason, meant = _why_absent(candidate, info)
+        if env_root and not why:  # the folder the user pointed at
+            reason = f"{DATA_ENV}={reason}"
+            if meant:
+                raise DataNotFoundError(
+                    f"{info.title} not loaded: {reason}. Or unset {DATA_ENV} to use the project's data "
+                    f"folder ({default_data_dir()}) or the bundled sample.")
+        why.append(reason)
     if allow_download and _network_allows(info.download_host):
         target = default_data_dir()
         try:
@@ -185,20 +226,20 @@ def find_data(name: str, root: str | Path | None = None, strict: bool | None = N
         except Exception as err:  # a flaky network: fall through to the sample
             print(f"{info.title}: download into {target} failed ({err}).")
     if strict or not _present(SAMPLE_DIR, info):
-        raise DataNotFoundError(_missing_message(info, looked, strict=strict))
-    return DataSource(key, "sample", SAMPLE_DIR, tuple(looked))
+        raise DataNotFoundError(_missing_message(info, why, strict=strict))
+    return DataSource(key, "sample", SAMPLE_DIR, tuple(why))
 
 
-def _missing_message(info: DatasetInfo, looked: list[Path], explicit: bool = False,
+def _missing_message(info: DatasetInfo, why: list[str], explicit: bool = False,
                      strict: bool = False) -> str:
-    where = "\n".join(f"  - {p / info.folder}" for p in looked)
+    where = "\n".join(f"  - {reason}" for reason in why)
     layout = (f"{info.folder}/raw/train-images-idx3-ubyte[.gz] and the three other IDX files"
               if info.idx else f"{info.folder}/ (torchvision's CIFAR-10 python batches)")
-    why = " (strict mode: the bundled sample is not used)" if strict else ""
+    reason = " (strict mode: the bundled sample is not used)" if strict else ""
     if not explicit and not strict and not info.idx:
-        why = " (there is no bundled sample of this set)"
+        reason = " (there is no bundled sample of this set)"
     return (
-        f"Could not find {info.title}{why}. Looked in:\n{where}\n"
+        f"Could not find {info.title}{reason}:\n{where}\n"
         f"Expected the torchvision layout: ROOT/{layout}. Fix it in one of three ways:\n"
         f"  1. point {DATA_ENV} (or root=) at a folder that holds it, e.g. "
         f"export {DATA_ENV}=/path/to/datasets;\n"
@@ -274,10 +315,12 @@ def _writing(folder: Path, src: Path):
             f"it: uncompressed files are read where they are, with no copy.") from err
 
 
-def _decompress(src: Path, dst: Path) -> None:
+def _decompress(src: Path, dst: Path) -> str:
     """Decompress ``src`` to ``dst`` through a file of this process's own (chapters may load at
-    once). A bad ``.gz`` is named as such, a folder that cannot be written as such."""
+    once) and return the sha256 of what was written. A bad ``.gz`` is named as such, a folder that
+    cannot be written as such."""
     tmp = dst.with_name(f"{dst.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
     with _open_gz(src) as fin:
         try:
             with _writing(dst.parent, src):
@@ -285,6 +328,7 @@ def _decompress(src: Path, dst: Path) -> None:
                 fout = open(tmp, "wb")
             with fout:
                 while chunk := _read_gz(fin, src):
+                    digest.update(chunk)
                     with _writing(dst.parent, src):
                         fout.write(chunk)
             with _writing(dst.parent, src):
@@ -292,6 +336,8 @@ def _decompress(src: Path, dst: Path) -> None:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+    _digests[dst] = (_stat_key(dst.stat()), digest.hexdigest())
+    return digest.hexdigest()
 
 
 def idx_shape(path: Path | None) -> list[int] | None:
@@ -308,11 +354,44 @@ def idx_shape(path: Path | None) -> list[int] | None:
         return None
 
 
-def _made_from(src: Path) -> dict:
-    """What a decompressed copy of ``src`` is made from: the ``.gz``'s size and date and the shape in
-    its IDX header (None when the header cannot be read)."""
-    stat = src.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "shape": idx_shape(src)}
+_digests: dict[Path, tuple[tuple, str]] = {}  # path -> (its stat key, the sha256 of its content)
+
+
+def _stat_key(stat: os.stat_result) -> tuple:
+    """What changes whenever a file's content may have: ``ctime`` moves on every write, ``cp -p``
+    and ``touch -r`` included (only the size and mtime can be set back)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of ``path``'s content, read again only when its stat changed (see
+    :func:`_stat_key`), so checking an unchanged file costs one ``stat``.
+
+        file_digest(Path("data/MNIST/raw/t10k-labels-idx1-ubyte.gz"))  # 'f7ae60f9...'
+    """
+    path = Path(path)
+    key = _stat_key(path.stat())
+    known = _digests.get(path)
+    if known is None or known[0] != key:
+        with open(path, "rb") as f:
+            known = key, hashlib.file_digest(f, "sha256").hexdigest()
+        _digests[path] = known
+    return known[1]
+
+
+def data_files(source: DataSource, train: bool) -> list[Path]:
+    """The user's files that ``source``'s training (or test) split is read from, ``.gz`` or not."""
+    info = DATASETS[source.name]
+    if info.idx:
+        raw = source.root / info.folder / "raw"
+        found = [raw_file(raw, stem) for stem in IDX_FILES[train]]
+        if None in found:
+            raise DataNotFoundError(f"{raw} lost {' or '.join(IDX_FILES[train])} while it was being read: "
+                                    f"copy the data set there again.")
+        return found
+    cls = info.torchvision_class
+    names = [name for name, _ in (cls.train_list if train else cls.test_list)] + [cls.meta["filename"]]
+    return [source.root / info.folder / name for name in names]
 
 
 def _record(copy: Path) -> Path:
@@ -320,13 +399,16 @@ def _record(copy: Path) -> Path:
     return copy.with_name(f"{copy.name}.source.json")
 
 
-def _copy_is_current(copy: Path, made_from: dict) -> bool:
-    """Whether ``copy`` was made from a ``.gz`` like ``made_from`` and is still whole."""
+def _current_shape(copy: Path, gz_sha256: str) -> tuple[int, ...] | None:
+    """The shape of ``copy`` when its record says it was made from a ``.gz`` of this content and
+    the copy still holds what was written; None otherwise (no record or copy, an edited copy)."""
     try:
-        return (json.loads(_record(copy).read_text()) == made_from
-                and list(check_idx(copy)) == made_from["shape"])
-    except (OSError, ValueError):  # no record or copy, an unreadable record, a broken copy
-        return False
+        record = json.loads(_record(copy).read_text())
+        if record["gz_sha256"] == gz_sha256 and file_digest(copy) == record["sha256"]:
+            return tuple(record["shape"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def _extract_dir(root: Path) -> Path:
@@ -343,7 +425,7 @@ def _ready_file(found: Path, target: Path) -> tuple[int, ...]:
     """Put ``found`` (the user's file) at ``target`` uncompressed, check it and return its shape.
 
     A ``.gz`` is decompressed again unless ``target`` records that it was made from a ``.gz`` of the
-    same size, date and header and is itself whole; a fresh copy that fails the check is removed
+    same content and still holds what was written; a fresh copy that fails the check is removed
     and the message names the ``.gz``."""
     if found.suffix != ".gz":
         shape = check_idx(found)
@@ -352,10 +434,11 @@ def _ready_file(found: Path, target: Path) -> tuple[int, ...]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(found, target)
         return shape
-    made_from = _made_from(found)
-    if _copy_is_current(target, made_from):
-        return tuple(made_from["shape"])
-    _decompress(found, target)
+    gz_sha256 = file_digest(found)
+    shape = _current_shape(target, gz_sha256)
+    if shape is not None:
+        return shape
+    sha256 = _decompress(found, target)
     try:
         shape = check_idx(target, origin=found)
     except CorruptDataError:
@@ -364,9 +447,14 @@ def _ready_file(found: Path, target: Path) -> tuple[int, ...]:
     record = _record(target)
     tmp = record.with_name(f"{record.name}.{os.getpid()}.part")
     with _writing(target.parent, found):
-        tmp.write_text(json.dumps({**made_from, "shape": list(shape)}))
+        tmp.write_text(json.dumps({"gz_sha256": gz_sha256, "sha256": sha256, "shape": list(shape)}))
         tmp.replace(record)
     return shape
+
+
+#: The number of axes of an IDX images file and of a labels file, and what they hold.
+_IDX_CONTENT = ((3, "images (N x height x width, e.g. (60000, 28, 28))"),
+                (1, "labels (one number per image, e.g. (60000,))"))
 
 
 def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:
@@ -379,7 +467,13 @@ def _ready_idx_root(root: Path, info: DatasetInfo, cache: Path) -> Path:
     out_raw = raw if uncompressed else cache / info.folder / "raw"
     for images, labels in IDX_FILES.values():
         found = [raw_file(raw, images), raw_file(raw, labels)]
-        counts = [_ready_file(f, out_raw / stem)[0] for f, stem in zip(found, (images, labels))]
+        shapes = [_ready_file(f, out_raw / stem) for f, stem in zip(found, (images, labels))]
+        for path, stem, shape, (ndim, what) in zip(found, (images, labels), shapes, _IDX_CONTENT):
+            if len(shape) != ndim:
+                raise CorruptDataError(
+                    f"{_where(out_raw / stem, path)} holds an array of shape {shape}, not {what}. Replace "
+                    f"it with a fresh copy of the data set.")
+        counts = [shape[0] for shape in shapes]
         if counts[0] != counts[1]:
             raise CorruptDataError(
                 f"{found[0]} holds {counts[0]:,} images but {found[1]} holds {counts[1]:,} labels: "

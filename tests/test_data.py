@@ -23,9 +23,15 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv(sources.OFFLINE_ENV, "1")
     monkeypatch.setattr(sources, "default_data_dir", lambda: tmp_path / "project-data")
     monkeypatch.setattr(data, "_announced", set())
-    data._load_cached.cache_clear()
+    new_kernel()
     yield tmp_path
-    data._load_cached.cache_clear()
+    new_kernel()
+
+
+def new_kernel():
+    """Forget what this process holds in memory, as a fresh kernel would."""
+    data._loaded.clear()
+    sources._digests.clear()
 
 
 def copy_sample(name, dest: Path) -> Path:
@@ -49,7 +55,7 @@ def test_missing_explicit_root_says_where_and_how_to_fix(isolated):
     with pytest.raises(sources.DataNotFoundError) as err:
         sources.find_data("mnist", root=isolated / "nowhere")
     message = str(err.value)
-    assert str(isolated / "nowhere" / "MNIST") in message
+    assert f"{isolated / 'nowhere'} does not exist" in message
     assert "LENET_DATA_DIR" in message and "1." in message and "2." in message and "3." in message
 
 
@@ -156,14 +162,14 @@ def test_a_copy_with_old_dates_replacing_the_sample_is_decompressed_again(isolat
     assert len(images) == SAMPLE_SIZES[False]
     (copy,) = (isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte")
     made = copy.stat().st_mtime_ns
-    data._load_cached.cache_clear()
+    new_kernel()
     data.load_tensors("mnist", train=False, root=isolated / "root")
     assert copy.stat().st_mtime_ns == made, "an unchanged .gz reuses its decompressed copy"
     for stem in sources.IDX_FILES[False]:
         gz = raw / f"{stem}.gz"
         _rewrite_gz(gz, 2 * SAMPLE_SIZES[False])  # the "full" set: twice the sample
         os.utime(gz, ns=(10**18, 10**18))  # dated 2001, long before the decompressed copy
-    data._load_cached.cache_clear()
+    new_kernel()
     images, labels = data.load_tensors("mnist", train=False, root=isolated / "root")
     assert len(images) == len(labels) == 2 * SAMPLE_SIZES[False]
 
@@ -174,7 +180,7 @@ def test_a_broken_decompressed_copy_is_rebuilt_not_blamed_on_the_gz(isolated):
     data.load_tensors("mnist", train=False, root=isolated / "root")
     (copy,) = (isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte")
     copy.write_bytes(copy.read_bytes()[:-100])  # newer than the .gz, and truncated
-    data._load_cached.cache_clear()
+    new_kernel()
     images, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
     assert len(images) == SAMPLE_SIZES[False]
     assert sources.check_idx(copy) == (SAMPLE_SIZES[False], 28, 28), "the copy is whole again"
@@ -493,3 +499,142 @@ def test_textbook_loaders_take_d2l_workers_capped_at_the_usable_cores(isolated, 
         train_dl, _ = data.textbook_loaders("mnist", 500, root=sources.SAMPLE_DIR, train_size=1000,
                                             test_size=500, verbose=False)
     assert train_dl.num_workers == data.D2L_WORKERS == 4
+
+
+# ---------------------------------------------------------------- data read fresh (issue 32)
+
+def _gz_bytes(gz: Path) -> bytes:
+    with gzip.open(gz) as f:
+        return f.read()
+
+
+def _write_gz(gz: Path, content: bytes, level: int = 9) -> None:
+    with gzip.open(gz, "wb", compresslevel=level) as f:
+        f.write(content)
+
+
+def test_files_replaced_in_the_same_kernel_are_read_again(isolated):
+    """`cp -p` of another copy over the files: the next load in the same kernel reads the new files."""
+    raw = copy_sample("fashion-mnist", isolated / "root")
+    old, _ = data.load_tensors("fashion-mnist", train=False, root=isolated / "root")
+    other = isolated / "other"
+    other.mkdir()
+    for stem in sources.IDX_FILES[False]:
+        content = bytearray(_gz_bytes(raw / f"{stem}.gz"))
+        if "images" in stem:
+            content[16:] = bytes(255 - b for b in content[16:])  # the negatives: another copy
+        _write_gz(other / f"{stem}.gz", bytes(content))
+        shutil.copy2(other / f"{stem}.gz", raw / f"{stem}.gz")  # cp -p
+    new, _ = data.load_tensors("fashion-mnist", train=False, root=isolated / "root")
+    assert torch.equal(new, 255 - old), "the replaced files are read, not the old images in memory"
+
+
+def test_a_gz_edited_to_the_same_size_and_date_is_decompressed_again(isolated):
+    """1,000 labels changed in the .gz, padded to the same size, `touch -r`: the next kernel reads them."""
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    content = _gz_bytes(gz)
+    _write_gz(gz, content, level=0)  # stored, not compressed: any compressed edit fits in its size
+    _, old = data.load_tensors("mnist", train=False, root=isolated / "root")
+    stat = gz.stat()
+    _write_gz(gz, content[:8] + bytes((b + 1) % 10 for b in content[8:]))
+    with open(gz, "ab") as f:  # gzip reads past zero padding
+        f.write(bytes(stat.st_size - gz.stat().st_size))
+    os.utime(gz, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # touch -r
+    assert gz.stat().st_size == stat.st_size and gz.stat().st_mtime_ns == stat.st_mtime_ns
+    new_kernel()
+    _, labels = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert torch.equal(labels, (old + 1) % 10)
+
+
+def test_a_same_size_edit_of_the_decompressed_copy_is_not_used(isolated):
+    copy_sample("mnist", isolated / "root")
+    images, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
+    (copy,) = (isolated / "project-data" / "extracted").glob("root-*/MNIST/raw/t10k-images-idx3-ubyte")
+    stat = copy.stat()
+    content = bytearray(copy.read_bytes())
+    content[16:1016] = bytes(1000)  # blank out the first image and a bit, same size
+    copy.write_bytes(bytes(content))
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    new_kernel()
+    again, _ = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert torch.equal(again, images), "the edited copy is made again from the .gz"
+
+
+def test_a_repeated_load_reads_no_file_again(isolated, monkeypatch):
+    """The in-memory cache still serves a chapter's repeated loads: an unchanged file is not hashed again."""
+    copy_sample("mnist", isolated / "root")
+    first = data.load_tensors("mnist", train=False, root=isolated / "root")
+    monkeypatch.setattr(sources.hashlib, "file_digest", lambda *a: pytest.fail("hashed an unchanged file"))
+    again = data.load_tensors("mnist", train=False, root=isolated / "root")
+    assert all(a is b for a, b in zip(first, again))
+
+
+def test_data_dir_pointing_at_a_file_falls_back_naming_the_file(isolated, monkeypatch, capsys):
+    (isolated / "datasets.tar").write_bytes(b"not a folder")
+    monkeypatch.setenv(sources.DATA_ENV, str(isolated / "datasets.tar"))
+    images, _ = data.load_tensors("fashion-mnist", train=False)
+    out = capsys.readouterr().out
+    assert len(images) == SAMPLE_SIZES[False] and "BUNDLED SAMPLE" in out
+    assert f"{sources.DATA_ENV}={isolated / 'datasets.tar'} is a file, not a folder" in out
+    assert "point it at the folder that holds FashionMNIST/" in out
+
+
+def test_data_dir_without_the_set_falls_back_saying_so(isolated, monkeypatch, capsys):
+    copy_sample("mnist", isolated / "env")
+    monkeypatch.setenv(sources.DATA_ENV, str(isolated / "env"))
+    data.load_tensors("fashion-mnist", train=False)
+    out = capsys.readouterr().out
+    assert "BUNDLED SAMPLE" in out and f"{isolated / 'env'} holds no FashionMNIST/ folder" in out
+
+
+def test_data_dir_pointing_at_the_raw_folder_is_refused_saying_where_to_point(isolated, monkeypatch):
+    raw = copy_sample("fashion-mnist", isolated / "datasets")
+    monkeypatch.setenv(sources.DATA_ENV, str(raw))
+    with pytest.raises(sources.DataNotFoundError) as err:
+        data.load_tensors("fashion-mnist", train=False)
+    message = str(err.value)
+    assert f"{sources.DATA_ENV}={raw}" in message
+    assert f"export {sources.DATA_ENV}={isolated / 'datasets'}" in message, "says what to set"
+    assert "BUNDLED SAMPLE" not in message
+
+
+def test_data_dir_with_only_the_test_files_is_refused_naming_the_missing_ones(isolated, monkeypatch):
+    raw = copy_sample("fashion-mnist", isolated / "datasets")
+    for stem in sources.IDX_FILES[True]:
+        (raw / f"{stem}.gz").unlink()
+    monkeypatch.setenv(sources.DATA_ENV, str(isolated / "datasets"))
+    with pytest.raises(sources.DataNotFoundError) as err:
+        data.load_tensors("fashion-mnist", train=False)
+    message = str(err.value)
+    assert f"{raw} lacks train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]" in message
+    assert "unset LENET_DATA_DIR" in message
+
+
+def test_a_2d_idx_image_file_is_named_as_such(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-images-idx3-ubyte.gz"
+    content = _gz_bytes(gz)
+    _write_gz(gz, b"\x00\x00\x08\x02" + content[4:8] + (784).to_bytes(4, "big") + content[16:])
+    with pytest.raises(sources.CorruptDataError, match=rf"{gz} \(decompressed to .*\) holds an array of shape "
+                                                       r"\(1000, 784\), not images"):
+        data.load_tensors("mnist", train=False, root=isolated / "root")
+
+
+def test_a_uint8_batch_gets_the_courses_message_not_torchs(isolated):
+    from lenet_utils.models import lenet_d2l
+
+    images, _ = data.load_tensors("mnist", train=False, root=sources.SAMPLE_DIR, verbose=False)
+    for batch in (images[:8].unsqueeze(1), images[:8]):
+        with pytest.raises(TypeError, match=r"lenet_d2l\(\) expects float.*torch.uint8.*to_float_images"):
+            lenet_d2l()(batch)
+
+
+def test_labels_outside_the_classes_are_named_at_load_not_at_the_loss(isolated):
+    raw = copy_sample("mnist", isolated / "root")
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    content = bytearray(_gz_bytes(gz))
+    content[8 + 5] = 200
+    _write_gz(gz, bytes(content))
+    with pytest.raises(sources.CorruptDataError, match=rf"{gz} holds 1 label\(s\) outside 0-9 \(the first is 200\)"):
+        data.load_tensors("mnist", train=False, root=isolated / "root")
