@@ -12,17 +12,34 @@ a ``ValueError`` whose message names the argument, what it got and what to pass 
 import math
 import numbers
 
-__all__ = ["OPTIMIZERS", "whole_number", "learning_rate", "optimizer_name", "choice"]
+__all__ = ["OPTIMIZERS", "whole_number", "seconds", "learning_rate", "optimizer_name", "choice"]
 
 #: The optimizers known by name; anything else is passed as a factory (see ``make_optimizer``).
 OPTIMIZERS = ("sgd", "adam")
 
 
-def whole_number(name: str, value: object, low: int = 1) -> int:
-    """``value`` as an ``int`` >= ``low``; refuses floats (2.7 is not silently 2), bools and strings."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}={value!r} is not valid: it must be a whole number >= {low}.")
+def whole_number(name: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an ``int`` >= ``low`` (and <= ``high`` when given); refuses floats (2.7 is not
+    silently 2), bools and strings."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low
+            or (high is not None and value > high)):
+        where = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name}={value!r} is not valid: it must be a whole number {where}.")
     return int(value)
+
+
+def seconds(name: str, value: object) -> float:
+    """``value`` as a finite ``float`` >= 0: a time in seconds.
+
+        >>> seconds("debounce", -1)
+        Traceback (most recent call last):
+        ...
+        ValueError: debounce=-1 is not valid: it must be a number of seconds >= 0, such as 0.1.
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value < 0):
+        raise ValueError(f"{name}={value!r} is not valid: it must be a number of seconds >= 0, such as 0.1.")
+    return float(value)
 
 
 def learning_rate(value: object, name: str = "lr") -> float:

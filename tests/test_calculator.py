@@ -131,3 +131,22 @@ def test_reset_puts_every_control_back():
     assert (calc.kind.value, calc.W.value, calc.F.value, calc.P.value, calc.S.value) == ("conv", 28, 5, 2, 1)
     assert (calc.in_channels.value, calc.out_channels.value) == (1, 6)
     assert (calc.output_shape, calc.num_params) == start
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"W": 100}, r"W=100 is not valid: it must be a whole number from 1 to 64"),
+    ({"W": -5}, r"W=-5 is not valid: it must be a whole number from 1 to 64"),
+    ({"S": 0}, r"S=0 is not valid: it must be a whole number from 1 to 6"),
+    ({"F": 5.7}, r"F=5.7 is not valid: it must be a whole number from 1 to 11"),
+    ({"P": "2"}, r"P='2' is not valid: it must be a whole number from 0 to 6"),
+    ({"out_channels": 0}, r"out_channels=0 is not valid: it must be a whole number from 1 to 128"),
+    ({"kind": "dense"}, r"kind='dense' is not valid: choose one of conv, pool"),
+])
+def test_a_value_off_its_slider_is_refused_not_clamped(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ShapeCalculator(**kwargs)
+
+
+def test_every_slider_end_is_accepted():
+    calc = ShapeCalculator(W=64, F=11, P=6, S=6, in_channels=64, out_channels=128)
+    assert (calc.W.value, calc.F.value, calc.P.value, calc.S.value) == (64, 11, 6, 6)

@@ -332,6 +332,12 @@ def test_bad_units_are_refused_with_a_message(widget):
         widget.draw_strokes([[]])
 
 
+@pytest.mark.parametrize("line_width", [0, -3, 2.5, "22"])
+def test_a_pen_that_draws_no_ink_is_refused(widget, line_width):
+    with pytest.raises(ValueError, match=rf"line_width={line_width!r} is not valid: it must be a whole number >= 1"):
+        DrawDigit(widget.net, line_width=line_width)
+
+
 # ---------------------------------------------------------------- 6. honest about drawings unlike MNIST's
 
 @pytest.mark.parametrize("name", list(UNLIKE))

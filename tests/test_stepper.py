@@ -273,3 +273,9 @@ def test_making_the_widgets_leaves_the_learners_random_numbers_alone():
     for stepper in (ConvStepper(), C3Stepper(), PoolStepper()):
         stepper.play.value += 1
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("interval_ms", [-5, 0, 12.5, "100"])
+def test_a_play_interval_that_is_no_whole_number_of_milliseconds_is_refused(net, digit, interval_ms):
+    with pytest.raises(ValueError, match=rf"interval_ms={interval_ms!r} is not valid: it must be a whole number >= 1"):
+        ConvStepper(net=net, image=digit, interval_ms=interval_ms)

@@ -15,6 +15,7 @@ import html
 import ipywidgets as widgets
 from PIL import Image, ImageDraw
 
+from ..checks import choice, whole_number
 from ..shapes import ShapeError, conv_out, conv_params, pool_out
 from .saved_picture import SavedPicture, font, png_bytes, sheet
 
@@ -130,18 +131,20 @@ class ShapeCalculator(SavedPicture):
                  out_channels: int = 6, kind: str = "conv"):
         style, layout = {"description_width": "150px"}, widgets.Layout(width="460px")
 
-        def slider(value, lo, hi, description):
-            return widgets.IntSlider(value=value, min=lo, max=hi, description=description,
-                                     style=style, layout=layout, continuous_update=True)
+        def slider(name, value, lo, hi, description):  # a value off the slider is refused, not clamped
+            return widgets.IntSlider(value=whole_number(name, value, lo, hi), min=lo, max=hi,
+                                     description=description, style=style, layout=layout,
+                                     continuous_update=True)
 
         self.kind = widgets.ToggleButtons(options=[("convolution", "conv"), ("pooling", "pool")],
-                                          value=kind, description="layer", style=style)
-        self.W = slider(W, 1, 64, "W: input size")
-        self.F = slider(F, 1, 11, "F: window size")
-        self.P = slider(P, 0, 6, "P: padding")
-        self.S = slider(S, 1, 6, "S: stride")
-        self.in_channels = slider(in_channels, 1, 64, "input channels")
-        self.out_channels = slider(out_channels, 1, 128, "output channels")
+                                          value=choice("kind", kind, ("conv", "pool")), description="layer",
+                                          style=style)
+        self.W = slider("W", W, 1, 64, "W: input size")
+        self.F = slider("F", F, 1, 11, "F: window size")
+        self.P = slider("P", P, 0, 6, "P: padding")
+        self.S = slider("S", S, 1, 6, "S: stride")
+        self.in_channels = slider("in_channels", in_channels, 1, 64, "input channels")
+        self.out_channels = slider("out_channels", out_channels, 1, 128, "output channels")
         self.result = widgets.HTML(layout=widgets.Layout(width="560px", margin="0 0 0 16px"))
         self.picture = widgets.Image(format="png")
         self.valid, self.output_shape, self.num_params = False, None, None

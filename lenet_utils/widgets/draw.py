@@ -32,6 +32,7 @@ import torch
 from ipycanvas import Canvas, hold_canvas
 from PIL import Image, ImageDraw, ImageFont
 
+from ..checks import whole_number
 from ..features import capture_feature_maps
 from ..models import LeNet5, ScaledTanh
 from ..preprocess import FIELD, PAD, ink_map, is_blank, mnist_style
@@ -502,8 +503,8 @@ class DrawDigit(SavedPicture):
     """
 
     def __init__(self, net: "LeNet5 | None" = None, line_width: int = LINE_WIDTH) -> None:
+        self.line_width = whole_number("line_width", line_width)  # pixels of the pen on the canvas
         self.net = (net if net is not None else load_lenet5()).eval()
-        self.line_width = line_width
         self.strokes: list[list[tuple[float, float]]] = []
         self.image = torch.zeros(1, 32, 32)
         self.maps: dict[str, torch.Tensor] = {}

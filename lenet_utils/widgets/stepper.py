@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from ..checks import whole_number
 from ..data import SAMPLE_DIR, load_tensors, to_float_images
 from ..features import capture_feature_maps
 from ..weights import INPUT_BACKGROUND, INPUT_INK, load_lenet5, prepare
@@ -161,7 +162,8 @@ class _Stepper(SavedPicture):
         self.col = widgets.IntSlider(value=col, min=0, max=cols - 1, description="column", **slider)
         self.row.add_class("lenet-stepper-row")
         self.col.add_class("lenet-stepper-col")
-        self.play = widgets.Play(value=row * cols + col, min=0, max=rows * cols - 1, step=1, interval=interval_ms)
+        self.play = widgets.Play(value=row * cols + col, min=0, max=rows * cols - 1, step=1,
+                                 interval=whole_number("interval_ms", interval_ms))
         self.choice = widgets.Dropdown(options=choices, value=choice, description="map",
                                        style={"description_width": "40px"},
                                        layout=widgets.Layout(width="330px"))
