@@ -129,7 +129,7 @@ def test_the_widget_carries_a_picture_of_its_state(data):
 def test_bad_arguments_say_what_to_do(data):
     with pytest.raises(ValueError, match="redraw_every"):
         WatchItLearn(data, redraw_every=0, start=False)
-    with pytest.raises(ValueError, match="image_index must lie in 0..63"):
+    with pytest.raises(ValueError, match="image_index=64 is not valid: it must be a whole number from 0 to 63"):
         WatchItLearn(data, image_index=64, start=False)
     with pytest.raises(ValueError, match="slow_motion must lie on its slider"):
         WatchItLearn(data, slow_motion=2, start=False)
@@ -138,6 +138,18 @@ def test_bad_arguments_say_what_to_do(data):
     watch = WatchItLearn(data, num_epochs=1, start=False)
     with pytest.raises(RuntimeError, match="call start"):
         watch.step()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_index": "0"}, r"image_index='0' is not valid: it must be a whole number from 0 to 63"),
+    ({"image_index": -1}, r"image_index=-1 is not valid: it must be a whole number from 0 to 63"),
+    ({"image_index": 1.0}, r"image_index=1.0 is not valid"),
+    ({"layers": "act1"}, r"layers='act1' is one name: give a list of layer names, e.g. layers=\['act1'\]"),
+    ({"lr": "0.1"}, r"lr='0.1' is not valid: a learning rate is a positive number"),
+])
+def test_arguments_of_the_wrong_kind_are_refused_with_their_name(data, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WatchItLearn(data, start=False, **kwargs)
 
 
 def test_making_and_training_leaves_the_learners_random_numbers_alone(data):

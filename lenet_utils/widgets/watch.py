@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch import nn
 
-from ..checks import whole_number
+from ..checks import learning_rate, whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History, Point
@@ -165,8 +165,8 @@ class WatchItLearn(SavedPicture):
                              train_size=pick(10_000, 2_000) if train_size is None else train_size,
                              test_size=1_000 if test_size is None else test_size, seed=seed, verbose=False)
         self.train_iter, self.test_iter = data
-        if not 0 <= image_index < self.test_iter.num_examples:
-            raise ValueError(f"image_index must lie in 0..{self.test_iter.num_examples - 1}, got {image_index}.")
+        whole_number("image_index", image_index, low=0, high=self.test_iter.num_examples - 1)
+        learning_rate(lr)
         whole_number("redraw_every", redraw_every)
         self.step_batches = whole_number("step_batches", step_batches)
         self.num_epochs = pick(3, 2) if num_epochs is None else whole_number("num_epochs", num_epochs)
@@ -184,6 +184,9 @@ class WatchItLearn(SavedPicture):
         if not isinstance(modules.get(kernels), nn.Conv2d):
             raise ValueError(f"kernels={kernels!r} is not a Conv2d layer of this net; its convolutions "
                              f"are {[n for n, m in modules.items() if isinstance(m, nn.Conv2d)]}.")
+        if isinstance(layers, str):  # list("act1") would be four one-letter names
+            raise ValueError(f"layers={layers!r} is one name: give a list of layer names, e.g. "
+                             f"layers=[{layers!r}].")
         self.kernels_name, self.kernel_layer, self.layers = kernels, modules[kernels], list(layers)
         unknown = [name for name in self.layers if name not in modules]
         if unknown:
