@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}  # pip name -> conda-forge name where they differ
+PIP_ONLY = {"sphinx-mathjax-offline"}  # installed by environment.yml's pip line, not by conda
 
 
 def requirement(spec: str) -> tuple:
@@ -36,16 +37,19 @@ def conda_dependencies() -> tuple:
 
 def test_conda_environment_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + extras["test"] + extras["site"]
     packages, pip = conda_dependencies()
     for spec in wanted:
         name, bound = requirement(spec)
+        if name in PIP_ONLY:
+            continue
         conda_name = CONDA_NAMES.get(name, name)
         assert conda_name in packages, f"environment.yml lacks {conda_name} (pyproject needs {spec})"
         assert packages[conda_name] == bound, f"{conda_name}: conda says {packages[conda_name]!r}, pip {bound!r}"
     extra = set(packages) - {CONDA_NAMES.get(requirement(s)[0], requirement(s)[0]) for s in wanted}
     assert extra <= {"python", "pip"}, f"environment.yml has packages pyproject lacks: {extra}"
-    assert pip == ['-e ".[test]"'], "the conda route installs this package (with its test extra) by pip"
+    assert pip == ['-e ".[test,site]"'], "the conda route installs this package (with its test and site extras) by pip"
 
 
 def test_conda_environment_uses_conda_forge_only():
