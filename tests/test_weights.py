@@ -5,6 +5,7 @@ import hashlib
 import pytest
 import torch
 
+from lenet_utils import weights
 from lenet_utils.data import SAMPLE_DIR, load_tensors, to_float_images
 from lenet_utils.models import LeNet5
 from lenet_utils.weights import (INPUT_BACKGROUND, INPUT_INK, RECIPE_PATH, WEIGHTS_PATH, load_lenet5,
@@ -59,3 +60,79 @@ def test_recorded_sample_accuracy_is_reproduced(record):
     with torch.no_grad():
         raw = (load_lenet5()(to_float_images(images, pad=2)).argmax(dim=1) == labels).float().mean().item()
     assert raw < accuracy
+
+
+# ---------------------------------------------------------------- a bad weights file (issue 32)
+
+class RunsCode:
+    """Unpickled, it would run a shell command that leaves ``marker`` behind."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def _bad_weights(kind: str, folder):
+    """A weights file gone wrong in one way; returns its path."""
+    path = folder / "lenet5_mnist.pt"
+    good = WEIGHTS_PATH.read_bytes()
+    if kind == "malicious":
+        torch.save({"w": RunsCode(folder / "code-ran")}, path)
+    elif kind == "whole model":
+        torch.save(LeNet5(), path)
+    elif kind == "truncated":
+        path.write_bytes(good[:len(good) // 2])
+    elif kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 40)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "another net":
+        from lenet_utils.models import lenet_d2l
+        torch.save(lenet_d2l().state_dict(), path)
+    elif kind == "not a state dict":
+        torch.save(torch.zeros(3), path)
+    elif kind == "diverged":
+        state = torch.load(WEIGHTS_PATH, weights_only=True)
+        next(v for v in state.values() if v.is_floating_point())[0] = float("nan")
+        torch.save(state, path)
+    return path
+
+
+BAD = {"malicious": "holds Python objects", "whole model": "holds Python objects",
+       "truncated": "damaged", "garbage": "not a PyTorch weights file", "empty": "is empty",
+       "another net": "weights of another net", "not a state dict": "holds a Tensor, not a state_dict",
+       "diverged": "NaN or infinite"}
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_bad_weights_file_gets_the_courses_message(kind, tmp_path, monkeypatch):
+    path = _bad_weights(kind, tmp_path)
+    monkeypatch.setattr(weights, "WEIGHTS_PATH", path)
+    with pytest.raises(weights.WeightsFileError) as err:
+        load_lenet5()
+    message = str(err.value)
+    assert message.startswith(f"{path} ") and BAD[kind] in message
+    assert "scripts/train_lenet5_weights.py" in message, "says how to get good weights"
+    shown = err.value.__cause__ or (None if err.value.__suppress_context__ else err.value.__context__)
+    assert "weights_only" not in message and shown is None, "never torch's error or its advice"
+    assert not (tmp_path / "code-ran").exists(), "no code from the file runs"
+
+
+def test_draw_digit_on_a_malicious_weights_file_runs_no_code(tmp_path, monkeypatch):
+    from lenet_utils.widgets.draw import DrawDigit
+
+    monkeypatch.setattr(weights, "WEIGHTS_PATH", _bad_weights("malicious", tmp_path))
+    with pytest.raises(weights.WeightsFileError, match="holds Python objects"):
+        DrawDigit()
+    assert not (tmp_path / "code-ran").exists()
+
+
+def test_a_learners_own_weights_file_is_named_with_its_own_advice(tmp_path):
+    path = _bad_weights("another net", tmp_path)
+    with pytest.raises(weights.WeightsFileError, match=r"torch.save\(net.state_dict\(\)"):
+        load_lenet5(path)
+    torch.save(load_lenet5().state_dict(), path)
+    assert torch.equal(load_lenet5(path).f6.weight, load_lenet5().f6.weight)
