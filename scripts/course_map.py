@@ -22,6 +22,7 @@ NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 WORDS_PER_MINUTE = 200
 SECONDS_PER_PICTURE = 20
+WORD = re.compile(r"\w[\w'’-]*")  # a word of prose; markdown's #, *, | and - are not
 FIRST_GOING_FURTHER = 10  # notebooks numbered from here on go further than the core chapters
 
 
@@ -72,7 +73,7 @@ def measure(path: Path) -> Entry:
             raise ValueError(f"{path.name}: code cell {index} has no execution timestamps; execute the "
                              "notebook top to bottom (README, 'Executing a chapter') and commit it")
         running_s += (_when(timing["iopub.status.idle"]) - _when(timing["iopub.status.busy"])).total_seconds()
-    words = sum(len(text.split()) for text in markdown)
+    words = sum(len(WORD.findall(text)) for text in markdown)
     return Entry(path, title, words, pictures, running_s)
 
 

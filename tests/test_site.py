@@ -11,8 +11,9 @@ each page offers its ``.ipynb`` for download, byte for byte the committed file; 
 finds ``train_ch6`` on chapter 4's page; the landing page shows the measured course map and the
 README's setup commands. Screenshots go to ``test-artifacts/site-*.png``.
 
-Needs ``pip install -e ".[site]"`` and Chromium: skipped with a reason without them, a failure in
-CI (``LENET_REQUIRE_BROWSER=1``).
+The browser tests (marked ``browser``) need ``pip install -e ".[site]"`` and Chromium: skipped with
+a reason without them, a failure in CI (``LENET_REQUIRE_BROWSER=1``). The tests of the course map
+and of how the site reads a notebook need neither.
 """
 
 import functools
@@ -29,8 +30,6 @@ from pathlib import Path
 
 import pytest
 from lab import artifact, chromium, new_page, require_browser
-
-pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -160,12 +159,14 @@ def pages(site, browser) -> dict:
     return seen
 
 
+@pytest.mark.browser
 def test_pages_come_in_reading_order_with_previous_and_next(site, pages):
     assert list(pages) == PAGES, "the 'next' links do not walk the landing page, then each notebook in order"
     for before, after in zip(PAGES, PAGES[1:]):
         assert pages[after]["previous"] == site + before, f"{after}: 'previous' does not lead to {before}"
 
 
+@pytest.mark.browser
 def test_pages_load_without_errors_or_other_hosts(pages):
     for path, state in pages.items():
         assert not state["console"], f"{path}: console errors {state['console']}"
@@ -175,6 +176,7 @@ def test_pages_load_without_errors_or_other_hosts(pages):
         assert "NBVAL" not in state["text"], f"{path}: shows an NBVAL test marker"
 
 
+@pytest.mark.browser
 def test_every_picture_and_widget_picture_shows(pages):
     total = 0
     for notebook in NOTEBOOKS:
@@ -191,6 +193,7 @@ def test_every_picture_and_widget_picture_shows(pages):
     assert total >= 1, "no widget found in any notebook: this test would check nothing"
 
 
+@pytest.mark.browser
 def test_math_is_typeset(pages):
     with_math = {f"notebooks/{n.stem}.html" for n in NOTEBOOKS if expected(n)["math"]}
     assert with_math, "no notebook has math: this test would check nothing"
@@ -199,6 +202,7 @@ def test_math_is_typeset(pages):
         assert all(state["math"]), f"{path}: {state['math'].count(False)} of {len(state['math'])} not typeset"
 
 
+@pytest.mark.browser
 def test_internal_links_resolve_and_downloads_are_the_notebooks(site, pages):
     bodies = {}
 
@@ -222,6 +226,7 @@ def test_internal_links_resolve_and_downloads_are_the_notebooks(site, pages):
     assert len(links) > 2 * len(PAGES), f"only {len(links)} internal links found"
 
 
+@pytest.mark.browser
 def test_landing_page_shows_the_measured_course_map_and_setup(pages):
     text, rows = pages[PAGES[0]]["text"], pages[PAGES[0]]["rows"]
     for entry in course_map.course_map():
@@ -233,6 +238,7 @@ def test_landing_page_shows_the_measured_course_map_and_setup(pages):
         assert command in text, f"the landing page lacks the setup command {command!r}"
 
 
+@pytest.mark.browser
 def test_search_finds_train_ch6_on_chapter_4(site, browser):
     page = new_page(browser, 1400, 1000)
     page.goto(site + "search.html?q=train_ch6")
@@ -242,6 +248,7 @@ def test_search_finds_train_ch6_on_chapter_4(site, browser):
     page.context.close()
 
 
+@pytest.mark.browser
 def test_solutions_stay_hidden_until_their_toggle_is_clicked(site, browser, pages):
     for notebook in NOTEBOOKS:
         hidden = pages[f"notebooks/{notebook.stem}.html"]["hidden"]
@@ -256,3 +263,82 @@ def test_solutions_stay_hidden_until_their_toggle_is_clicked(site, browser, page
     solution.wait_for(state="visible", timeout=5_000)
     assert "Solution" in solution.inner_text()
     page.context.close()
+
+
+# --- the course map and how the site reads a notebook (no browser, no build) ---
+
+def _cell(kind: str, source: str, **fields) -> dict:
+    cell = {"cell_type": kind, "metadata": fields.pop("metadata", {}), "source": source}
+    if kind == "code":
+        cell |= {"execution_count": 1, "outputs": fields.pop("outputs", [])}
+    return cell
+
+
+def _timed(busy: str, idle: str) -> dict:
+    return {"execution": {"iopub.status.busy": busy, "iopub.status.idle": idle}}
+
+
+def _notebook(path: Path, cells: list[dict]) -> Path:
+    cells = [{"id": f"cell-{k}", **cell} for k, cell in enumerate(cells)]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+PNG = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+
+
+def test_course_map_measures_words_pictures_and_stored_cell_times(tmp_path):
+    _notebook(tmp_path / "10_deeper.ipynb", [
+        _cell("markdown", "# Going deeper\n\n" + "word " * 398),  # 400 words: 2 minutes
+        _cell("code", "plot()", metadata=_timed("2026-01-01T00:00:00Z", "2026-01-01T00:01:30.5Z"),
+              outputs=[{"output_type": "display_data", "data": PNG, "metadata": {}}] * 3),  # 3 pictures: 1 minute
+        _cell("code", "x = 1", metadata=_timed("2026-01-01T00:05:00Z", "2026-01-01T00:05:29.5Z"))])
+    _notebook(tmp_path / "01_first.ipynb", [_cell("markdown", "# First"),
+                                            _cell("code", "1", metadata=_timed("2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"))])
+    (tmp_path / "scratch.ipynb").write_text("{}")  # not a course notebook: no NN_ prefix
+    first, deeper = course_map.course_map(tmp_path)
+    assert (first.title, first.going_further) == ("First", False)
+    assert (deeper.title, deeper.words, deeper.pictures, deeper.going_further) == ("Going deeper", 400, 3, True)
+    assert deeper.reading_min == pytest.approx(3.0)
+    assert deeper.running_s == pytest.approx(120.0)  # the cells' busy-to-idle times, not the gap between them
+    tables = course_map.markdown_tables([first], "../")
+    assert "| [First](../notebooks/01_first.ipynb) | <1 | <1 |" in tables and "None yet." in tables
+
+
+def test_course_map_names_the_notebook_and_cell_without_timestamps(tmp_path):
+    path = _notebook(tmp_path / "02_unrun.ipynb", [_cell("markdown", "# Unrun"), _cell("code", "1")])
+    with pytest.raises(ValueError, match=r"02_unrun.ipynb: code cell 1 has no execution timestamps.*Executing a chapter"):
+        course_map.measure(path)
+
+
+def test_setup_section_is_the_readmes_and_says_when_it_is_missing(tmp_path):
+    assert 'pip install -e ".[test]"' in course_map.setup_section()
+    readme = tmp_path / "README.md"
+    readme.write_text("# Course\n\n## Setup\n\npip install x\n")
+    with pytest.raises(ValueError, match=r"README.md has no '## Setup: two commands' section"):
+        course_map.setup_section(readme)
+
+
+def test_site_shows_widget_pictures_hidden_solutions_and_no_test_markers():
+    pytest.importorskip("sphinx", reason="the site's packages are not installed: pip install -e '.[site]'")
+    spec = importlib.util.spec_from_file_location("course_site", ROOT / "site" / "_ext" / "course_site.py")
+    course_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course_site)
+    view = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": "abc"}}
+    cells = [_cell("code", "# NBVAL_CHECK_OUTPUT\nprint(2)"),
+             _cell("code", "# Solution\nanswer = 3", metadata={"jupyter": {"source_hidden": True}}),
+             _cell("code", "Panel()", outputs=[
+                 {"output_type": "stream", "name": "stdout", "text": "ready\n"},
+                 {"output_type": "display_data", "metadata": {}, "data": {**view, "text/plain": "Panel (live)"}},
+                 {"output_type": "display_data", "metadata": {}, "data": {**view, **PNG}}])]
+    cells = [{"id": f"cell-{k}", **cell} for k, cell in enumerate(cells)]
+    text = json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    checked, solution, widget = course_site.read_notebook(text).cells
+    assert checked.source == "print(2)" and "hide-input" not in checked.metadata.get("tags", [])
+    assert solution.metadata.tags == ["hide-input"] and solution.source == "# Solution\nanswer = 3"
+    assert widget.metadata.tags == [course_site.WIDGET_TAG]
+    assert [list(o.get("data", {"stream": 1})) for o in widget.outputs] == [
+        ["stream"], ["text/markdown"], ["image/png", "text/plain"]]
+    assert widget.outputs[1].data["text/markdown"] == course_site.LIVE_NOTE
+    assert LIVE_NOTE in course_site.LIVE_NOTE
+    assert json.loads(text)["cells"] == cells, "the notebook's text was changed"
