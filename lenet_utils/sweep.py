@@ -17,6 +17,7 @@ import csv
 import itertools
 import json
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -48,6 +49,7 @@ _TYPES = {"run": int, "lr": float, "batch_size": int, "num_epochs": int, "activa
 COLUMNS = tuple(_TYPES)
 
 NO_HISTORIES = "This table has no histories (it was loaded from CSV): run the sweep again."
+END_LINE = "# end of table: "  # save_csv's last line, then "N runs"
 
 
 def _check_value(axis: str, value: object) -> "float | int | str":
@@ -207,10 +209,13 @@ class SweepResult:
         return self.rows[self._ranked(by)[0]]
 
     def history(self, row: "dict | int") -> History:
-        """The History of a row (a dict from ``rows`` or its run number)."""
-        run = row["run"] if isinstance(row, dict) else int(row)
+        """The History of a row (a dict from ``rows`` or its run number, counted from 1)."""
+        run = row["run"] if isinstance(row, dict) else row
         if not self.histories:
             raise ValueError(NO_HISTORIES)
+        if isinstance(run, bool) or not isinstance(run, numbers.Integral) or not 1 <= run <= len(self.histories):
+            raise ValueError(f"There is no run {run!r}: runs are numbered 1 to {len(self.histories)}, as "
+                             f"in the table's 'run' column; pass one of them or a row of result.rows.")
         return self.histories[run - 1]
 
     def epoch_rows(self) -> list[dict]:
@@ -225,7 +230,9 @@ class SweepResult:
 
 
 def save_csv(rows: Sequence[dict], path: "str | Path") -> Path:
-    """Write sweep rows to ``path`` as CSV (columns :data:`COLUMNS`); return the path."""
+    """Write sweep rows to ``path`` as CSV (columns :data:`COLUMNS`), then a last line
+    ``# end of table: N runs`` by which :func:`load_csv` tells a whole file from a cut one (pandas:
+    ``read_csv(path, comment="#")``); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -236,17 +243,37 @@ def save_csv(rows: Sequence[dict], path: "str | Path") -> Path:
             if missing:
                 raise ValueError(f"A sweep row lacks the column(s) {', '.join(sorted(missing))}.")
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+        f.write(f"{END_LINE}{len(rows)} runs\r\n")
     return path
 
 
 def load_csv(path: "str | Path") -> list[dict]:
-    """Read rows written by :func:`save_csv`, with numbers as numbers again."""
+    """Read rows written by :func:`save_csv`, with numbers as numbers again; a ValueError for a
+    file cut short (no end line, or fewer rows than it counts) or a value that is no number."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = set(COLUMNS) - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path} is not a sweep table: it lacks the column(s) "
                              f"{', '.join(sorted(missing))}.")
-        return [{k: _TYPES[k](row[k]) for k in COLUMNS} for row in reader]
+        lines = list(reader)
+    end = lines.pop()[reader.fieldnames[0]] if lines else ""
+    if not end.startswith(END_LINE) or not end.endswith(" runs") or not end[len(END_LINE):-5].isdigit():
+        raise ValueError(f"{path} is cut short: it lacks the line '{END_LINE}N runs' that save_csv writes "
+                         f"last (a copy or a save that did not finish). Run the sweep and save it again.")
+    if len(lines) != int(end[len(END_LINE):-5]):
+        raise ValueError(f"{path} holds {len(lines)} runs where its last line says {end[len(END_LINE):-5]}: "
+                         f"rows were taken out. Save it again from the sweep.")
+    rows = []
+    for line in lines:
+        row = {}
+        for k in COLUMNS:
+            try:
+                row[k] = _TYPES[k](line[k])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}, run {line['run']}: {k}={line[k]!r} is not a "
+                                 f"{_TYPES[k].__name__}; save the table again from the sweep.") from None
+        rows.append(row)
+    return rows
 
 

@@ -110,6 +110,48 @@ def test_load_csv_refuses_a_file_that_is_not_a_sweep(tmp_path):
         save_csv([{"run": 1}], tmp_path / "x.csv")
 
 
+def _without_last_row(text: str, sweep) -> str:
+    """The CSV text as a copy cut off just before its last run's row."""
+    last = f"\r\n{sweep.rows[-1]['run']},"
+    return text[:text.rindex(last) + 2]
+
+
+@pytest.mark.parametrize("cut", ["before the last row", "in the middle of a row", "after the last row"])
+def test_load_csv_refuses_a_table_cut_short(sweep, tmp_path, cut):
+    path = sweep.to_csv(tmp_path / "sweep.csv")
+    text = path.read_bytes().decode()
+    short = {"before the last row": _without_last_row(text, sweep),
+             "in the middle of a row": _without_last_row(text, sweep) + "4,30.0,64,1,re",
+             "after the last row": text[:text.rindex("#")]}[cut]
+    path.write_text(short, newline="")
+    with pytest.raises(ValueError, match=r"sweep.csv is cut short: .*save_csv writes last.*save it again"):
+        load_csv(path)
+
+
+def test_load_csv_refuses_a_table_with_a_row_taken_out(sweep, tmp_path):
+    path = sweep.to_csv(tmp_path / "sweep.csv")
+    lines = path.read_bytes().decode().split("\r\n")
+    path.write_text("\r\n".join(lines[:2] + lines[3:]), newline="")  # run 2 gone, the end line kept
+    with pytest.raises(ValueError, match=rf"sweep.csv holds 3 runs where its last line says {len(sweep.rows)}"):
+        load_csv(path)
+
+
+def test_load_csv_names_the_row_and_column_of_a_value_that_is_no_number(sweep, tmp_path):
+    path = sweep.to_csv(tmp_path / "sweep.csv")
+    path.write_text(path.read_bytes().decode().replace("\r\n2,0.1,", "\r\n2,fast,", 1), newline="")
+    with pytest.raises(ValueError, match=r"sweep.csv, run 2: lr='fast' is not a float"):
+        load_csv(path)
+
+
+def test_history_counts_runs_from_one_and_refuses_a_run_there_is_not(sweep):
+    assert sweep.history(1) is sweep.histories[0]
+    assert sweep.history(sweep.rows[-1]) is sweep.histories[-1]
+    for bad in (0, len(sweep.rows) + 1, -1, "2", 1.5):
+        with pytest.raises(ValueError, match=rf"There is no run {bad!r}: runs are numbered 1 to "
+                                             rf"{len(sweep.rows)}"):
+            sweep.history(bad)
+
+
 def test_fixed_seed_repeats_a_sweep_exactly_and_another_seed_does_not(data, sweep):
     again = run_sweep(*data, make_grid(lr=[0.1, 30.0], activation=["sigmoid", "relu"], num_epochs=1,
                                        batch_size=64), verbose=False)
