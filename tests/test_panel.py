@@ -256,13 +256,47 @@ def test_a_move_cancels_the_run_in_progress_before_its_next_batch(data, monkeypa
     ({"activation": "swish"}, "activation must be one of"),
     ({"init": "kaiming"}, "init must be one of"),
     ({"batch_size": 100}, "batch_size must be one of"),
-    ({"lr": 50.0}, "between 0.001 and 10"),
+    ({"lr": "0.1"}, r"lr='0.1' is not valid: a learning rate is a positive number"),
+    ({"lr": 0}, r"lr=0 is not valid: a learning rate is a positive number"),
+    ({"debounce": -1}, r"debounce=-1 is not valid: it must be a number of seconds >= 0"),
+    ({"redraw_every": "fast"}, r"redraw_every='fast' is not valid: it must be a number of seconds"),
+    ({"threads": "2"}, r"threads='2' is not valid: give a whole number of CPU threads >= 1, or None"),
+    ({"threads": 0}, r"threads=0 is not valid: give a whole number of CPU threads >= 1, or None"),
     ({"examples": 5_000}, r"examples must be one of 500, 640 \(sizes up to the 640 training images"),
     ({"num_epochs": 3}, "Unknown setting num_epochs"),
 ])
 def test_bad_starting_values_are_rejected(data, kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainingPanel(data, start=False, **kwargs)
+
+
+def test_a_bad_learning_rate_given_to_set_is_refused_before_any_control_moves(panel):
+    runs = len(panel.runs)
+    with pytest.raises(ValueError, match=r"lr='0.5' is not valid: a learning rate is a positive number"):
+        panel.set(lr="0.5", activation="tanh")
+    assert len(panel.runs) == runs and panel.activation.value == "relu"
+
+
+def test_a_starting_learning_rate_off_the_slider_is_clamped_with_a_note(data):
+    p = TrainingPanel(data, start=False, lr=50.0)
+    try:
+        assert p.settings["lr"] == pytest.approx(10.0)
+        assert "50" in p.note.value and "train_ch6" in p.note.value
+    finally:
+        p.close()
+
+
+def test_the_learning_rate_is_checked_in_checks_learning_rate_alone(data, monkeypatch):
+    asked = []
+    real = panel_module.learning_rate
+
+    def spy(value, name="lr"):
+        asked.append(value)
+        return real(value, name)
+
+    monkeypatch.setattr(panel_module, "learning_rate", spy)
+    TrainingPanel(data, start=False, lr=0.3).close()
+    assert asked == [0.3]
 
 
 def test_the_live_picture_redraws_only_the_new_points_and_ends_as_the_full_picture():

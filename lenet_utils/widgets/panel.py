@@ -56,6 +56,7 @@ from matplotlib.transforms import offset_copy
 from PIL import Image
 from traitlets import validate
 
+from ..checks import learning_rate, seconds
 from ..data import TensorLoader, balanced_subset, dataset_info, load_data
 from ..device import describe
 from ..history import History
@@ -474,8 +475,9 @@ class TrainingPanel(SavedPicture):
     many times over with two.
 
     A run that fails (an error in training) stays in view with status 'failed', the result line
-    says why, and ``wait()`` raises the error. A learning rate set off the slider
-    (``panel.lr.value = 100``) is clamped to its end, and ``note`` says so.
+    says why, and ``wait()`` raises the error. A learning rate off the slider (``lr=50``,
+    ``panel.lr.value = 100``) is clamped to its end, and ``note`` says so; one that is no learning
+    rate at all (``"0.1"``, 0) is refused by ``checks.learning_rate``, as ``train_ch6`` would.
     """
 
     def __init__(self, data: "str | tuple[TensorLoader, TensorLoader]" = "fashion-mnist", *,
@@ -488,6 +490,10 @@ class TrainingPanel(SavedPicture):
                              f"{', '.join(DEFAULTS)}.")
         start_at = {**DEFAULTS, **settings}
         self._check_choices(start_at)
+        debounce, redraw_every = seconds("debounce", debounce), seconds("redraw_every", redraw_every)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads={threads!r} is not valid: give a whole number of CPU threads >= 1, "
+                             f"or None for PyTorch's own setting.")
         if isinstance(data, str):
             title = f"{dataset_info(data).title} training set"
             train_iter, test_iter = load_data(data, start_at["batch_size"], device=device,
@@ -535,6 +541,7 @@ class TrainingPanel(SavedPicture):
             f"images{self._subset}; test accuracy on {self.held_out.num_examples:,} fixed held-out images; "
             f"a fresh LeNet per run on {describe(self.device)}.")
         self.note = widgets.HTML()  # says when a value set from Python was clamped to the slider
+        self._note_lr(start_at["lr"], self.lr.value)  # a starting value included
         self.result = widgets.HTML("Move a control to train.")
         # shown at its own size (PICTURE_PX), never stretched; narrower output areas scale it down
         self.curves = widgets.Image(format="png", value=draw_runs([], None),
@@ -676,10 +683,7 @@ class TrainingPanel(SavedPicture):
             if settings[key] not in choices.values():
                 raise ValueError(f"{key} must be one of {', '.join(map(str, choices.values()))}; "
                                  f"got {settings[key]!r}.")
-        lr = settings["lr"]
-        if not LR_RANGE[0] <= lr <= LR_RANGE[1]:
-            raise ValueError(f"lr must lie on the slider, between {LR_RANGE[0]:g} and "
-                             f"{LR_RANGE[1]:g}; got {lr!r}.")
+        learning_rate(settings["lr"])  # the one check; the slider clamps to its ends with a note
 
     def _check_examples(self, examples) -> None:
         if examples not in self.example_sizes.values():
