@@ -23,8 +23,9 @@ Verdict = tuple[bool, str]
 def _dense_vs_conv(answer: object) -> Verdict:
     dense = sum(p.numel() for p in nn.Linear(3 * 32 * 32, 1000).parameters())
     conv = sum(p.numel() for p in nn.Conv2d(3, 6, kernel_size=5).parameters())
-    if not (isinstance(answer, tuple) and len(answer) == 2):
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         return False, "answer with a pair: (dense parameters, convolution parameters)."
+    answer = tuple(answer)
     if answer == (dense, conv):
         return True, f"the dense layer learns {dense:,} numbers, the convolution {conv:,}: {dense // conv:,}x fewer."
     hints = []
@@ -423,6 +424,14 @@ def check(name: str, answer: object, *, quiet: bool = False, **results: object) 
         print(f"Not yet: {answer} is a yes/no; answer with the value the exercise asks for, not True or "
               f"False.")
         return False
+    if isinstance(answer, str):  # '1' == 1 is False: a number in quotes would get the arithmetic hint
+        try:
+            float(answer)
+        except ValueError:
+            pass
+        else:
+            print(f"Not yet: {answer!r} is text: answer with the number itself, {answer.strip()}, without quotes.")
+            return False
     ok, why = exercise(answer, **results)
     print("Solution checked." if ok and quiet else ("Right: " if ok else "Not yet: ") + why)
     return ok

@@ -202,3 +202,26 @@ def test_a_bool_is_no_learning_rate(capsys):
 def test_missing_or_unknown_results_say_what_to_pass(name, results, message):
     with pytest.raises(TypeError, match=message):
         check(name, CASES[name][0], **results)
+
+
+NUMBER_ANSWERS = sorted(name for name, (right, _, _) in CASES.items()
+                        if isinstance(right, (int, float)) and not isinstance(right, bool))
+
+
+@pytest.mark.parametrize("name", NUMBER_ANSWERS)
+def test_a_number_written_as_text_is_told_apart_from_a_wrong_number(name, capsys):
+    right, _, results = CASES[name]
+    assert check(name, str(right), **results) is False
+    out = capsys.readouterr().out
+    assert out.startswith(f"Not yet: '{right}' is text: answer with the number itself, {right}, "
+                          f"without quotes.")
+
+
+def test_the_right_pair_in_a_list_is_the_right_pair(capsys):
+    right, wrong, _ = CASES["ch01-dense-vs-conv"]
+    assert check("ch01-dense-vs-conv", list(right)) is True
+    assert capsys.readouterr().out.startswith("Right: the dense layer learns 3,073,000 numbers")
+    assert check("ch01-dense-vs-conv", list(wrong)) is False
+    assert "dense: every one of the 3x32x32 inputs" in capsys.readouterr().out
+    assert check("ch01-dense-vs-conv", [1, 2, 3]) is False
+    assert "answer with a pair" in capsys.readouterr().out
