@@ -94,6 +94,10 @@ def _bad_weights(kind: str, folder):
         torch.save(lenet_d2l().state_dict(), path)
     elif kind == "not a state dict":
         torch.save(torch.zeros(3), path)
+    elif kind == "a byte flipped":
+        damaged = bytearray(good)
+        damaged[len(good) // 2] ^= 0xFF  # inside a weight: torch loads it without a word
+        path.write_bytes(bytes(damaged))
     elif kind == "diverged":
         state = torch.load(WEIGHTS_PATH, weights_only=True)
         next(v for v in state.values() if v.is_floating_point())[0] = float("nan")
@@ -104,7 +108,7 @@ def _bad_weights(kind: str, folder):
 BAD = {"malicious": "holds Python objects", "whole model": "holds Python objects",
        "truncated": "damaged", "garbage": "not a PyTorch weights file", "empty": "is empty",
        "another net": "weights of another net", "not a state dict": "holds a Tensor, not a state_dict",
-       "diverged": "NaN or infinite"}
+       "diverged": "NaN or infinite", "a byte flipped": "not the file lenet5_mnist.json records"}
 
 
 @pytest.mark.parametrize("kind", BAD)

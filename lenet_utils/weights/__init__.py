@@ -9,6 +9,7 @@ of that net (empty, damaged, not PyTorch's, holding code, another net's) gets
 :class:`WeightsFileError` naming it; no code in a file ever runs.
 """
 
+import hashlib
 import json
 import pickle
 import zipfile
@@ -61,10 +62,10 @@ def _read_state_dict(path: Path) -> dict:
         head = f.read(4)
     if not head:
         raise WeightsFileError(f"{path} is empty. {fix}.")
-    if head != b"PK\x03\x04":
+    damaged = f"{path} is damaged (truncated or partly overwritten): its zip archive cannot be read. {fix}."
+    if head != b"PK\x03\x04" and not b"PK\x03\x04".startswith(head):
         raise WeightsFileError(f"{path} is not a PyTorch weights file: torch.save writes a zip archive, and "
                                f"this file starts with {head!r}. {fix}.")
-    damaged = f"{path} is damaged (truncated or partly overwritten): its zip archive cannot be read. {fix}."
     if not zipfile.is_zipfile(path):
         raise WeightsFileError(damaged)
     try:
@@ -114,7 +115,14 @@ def load_lenet5(path: str | Path | None = None) -> LeNet5:
     changes a learner's random numbers."""
     with torch.random.fork_rng(devices=[]):
         net = LeNet5()
-    return load_weights(net, WEIGHTS_PATH if path is None else path).eval()
+    net = load_weights(net, WEIGHTS_PATH if path is None else path)
+    if path is None and RECIPE_PATH.is_file():  # the shipped file: byte for byte the one recorded
+        if hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest() != recipe()["weights_sha256"]:
+            raise WeightsFileError(
+                f"{WEIGHTS_PATH} is not the file {RECIPE_PATH.name} records (its sha256 differs): it was "
+                f"damaged or replaced. {_fix(WEIGHTS_PATH)}. To load weights of your own, pass their "
+                f"path: load_lenet5(path).")
+    return net.eval()
 
 
 def recipe() -> dict:
