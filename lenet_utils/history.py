@@ -3,10 +3,14 @@
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Point", "History", "STATUSES"]
+__all__ = ["Point", "History", "STATUSES", "FINISHED"]
 
 #: How a run can end ('running' while it trains).
 STATUSES = ("running", "completed", "diverged", "interrupted", "stopped", "failed")
+
+#: The endings of a run that ran its course: a result to keep (one that diverged is a finding too);
+#: 'interrupted', 'stopped' and 'failed' runs were cut short and are never stored.
+FINISHED = ("completed", "diverged")
 
 
 @dataclass
@@ -46,6 +50,11 @@ class History:
     message: str = ""
     examples_per_sec: float = math.nan  # training examples per second of training time
     device: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """True when the run ran its course (its status is in :data:`FINISHED`)."""
+        return self.status in FINISHED
 
     @property
     def num_epochs(self) -> int:

@@ -144,6 +144,12 @@ class LadderResult:
     predictions: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
+    @property
+    def complete(self) -> bool:
+        """True when every run ran its course (none interrupted, stopped or failed): only such a
+        ladder is stored."""
+        return all(run.history.complete for run in self.runs)
+
     def add(self, run: LadderRun, net: nn.Module, test_iter: "Iterable | None" = None) -> None:
         """Record a run; for the first seed of each rung and data set, also ``net``'s predictions on
         ``test_iter`` (in order, so they line up with its labels)."""
@@ -289,4 +295,7 @@ def run_ladder(rungs: Sequence[Rung], data: dict, seeds: Sequence[int], num_epoc
                 if verbose:
                     print(f"{TITLES.get(dataset, dataset):>13} | {rung.name:<15} | seed {seed} | "
                           f"test acc {run.final_test_acc:.2%} | {run.seconds:5.1f} s | {history.status}")
+                if not history.complete:  # Ctrl-C ends the whole ladder, not only this run
+                    print(f"{rung.name}, seed {seed} {history.status}: the ladder stops here.")
+                    return result
     return result

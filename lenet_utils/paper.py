@@ -64,7 +64,8 @@ def train_lenet5_paper(num_epochs: int = 5, batch_size: int = 32, lr: float = 2e
     units with the paper's MAP criterion, mini-batches instead of single examples, fewer epochs, and
     Adam instead of the stochastic diagonal Levenberg-Marquardt method (both give each weight its
     own step size from curvature or gradient statistics; plain SGD barely moves the tiny initial
-    weights). Returns ``net``, ``history``, ``test_error``, ``paper_test_error`` and ``seconds``.
+    weights). Returns ``net``, ``history``, ``complete`` (False when Ctrl-C or a stop cut the run
+    short: such a run is not stored), ``test_error``, ``paper_test_error`` and ``seconds``.
     """
     device = check_device(device)
     train_iter, test_iter = load_data("mnist", batch_size, pad=2, device=device, train_size=train_size,
@@ -78,7 +79,7 @@ def train_lenet5_paper(num_epochs: int = 5, batch_size: int = 32, lr: float = 2e
                         init=False, animate=False, verbose=verbose)
     seconds = time.perf_counter() - start
     test_error = 1 - history.final_test_acc  # NaN when it diverged in its first epoch
-    return {"net": net, "history": history, "test_error": test_error,
+    return {"net": net, "history": history, "complete": history.complete, "test_error": test_error,
             "paper_test_error": PAPER_TEST_ERROR, "seconds": seconds,
             "train_size": train_iter.num_examples, "test_size": test_iter.num_examples}
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from .checks import choice, learning_rate, optimizer_name, whole_number
 from .data import TensorLoader
-from .history import History
+from .history import FINISHED, History
 from .models import ACTIVATIONS, POOLS, make_lenet
 from .tables import format_table
 from .train import train_ch6
@@ -144,6 +144,9 @@ def run_sweep(train_iter: TensorLoader, test_iter: TensorLoader, grid: list[dict
         histories.append(history)
         if verbose:
             print(f"run {run}/{len(grid)}: {history.summary()}")
+        if not history.complete:  # Ctrl-C ends the whole sweep, not only this run
+            print(f"Run {run}/{len(grid)} {history.status}: the sweep stops here.")
+            break
     return SweepResult(rows, histories)
 
 
@@ -161,6 +164,12 @@ class SweepResult:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def complete(self) -> bool:
+        """True when every run ran its course (none interrupted, stopped or failed): only such a
+        sweep is stored."""
+        return all(row["status"] in FINISHED for row in self.rows)
 
     def __str__(self) -> str:
         """The table: run number, the varied settings, and the metrics."""

@@ -1,16 +1,21 @@
 """Stored experiments: run once, load after a restart, retrain on request, never half-load."""
 
+import functools
 import gzip
+import inspect
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from lenet_utils import ladder as ladder_module
 from lenet_utils import sources, store
-from lenet_utils.data import SAMPLE_DIR, load_data
+from lenet_utils.data import SAMPLE_DIR, TensorLoader, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.ladder import LadderResult, ladder, run_ladder
 from lenet_utils.paper import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
@@ -98,13 +103,10 @@ def test_a_damaged_shipped_result_trains_here_and_ship_refuses_half_results(resu
 
 
 def test_a_save_cut_short_or_a_damaged_file_is_run_again(results, capsys):
-    def broken_save(value, folder):
-        raise KeyboardInterrupt  # the kernel was interrupted while saving
-
     calls = []
     run = lambda: calls.append(1) or len(calls)  # noqa: E731
-    with pytest.raises(KeyboardInterrupt):
-        store.stored("exp", {}, run, broken_save, load_json)
+    assert store.stored("exp", {}, run, save_json, load_json) == 1
+    (next(results.iterdir()) / "meta.json").unlink()  # a folder whose save was killed before its end
     assert store.stored("exp", {}, run, save_json, load_json) == 2
     assert "its save was cut short" in capsys.readouterr().out, "no meta.json: nothing was taken for a result"
     (next(results.iterdir()) / "value.json").write_text("{not json")
@@ -171,7 +173,7 @@ def test_editing_a_notebook_function_trains_again(results):
 
 def test_editing_a_package_function_it_calls_trains_again(results, monkeypatch):
     calls = []
-    run = lambda: calls.append(run_ladder) or len(calls)  # noqa: E731
+    run = lambda: calls.append(1) or (run_ladder and len(calls))  # noqa: E731
     assert store.stored("ladder", {}, run, save_json, load_json) == 1
     assert store.stored("ladder", {}, run, save_json, load_json) == 1
     edited = run_cell({"__name__": "lenet_utils.device"}, "def hardware_summary(device):\n    return 'edited'\n")
@@ -285,3 +287,228 @@ def test_a_sweep_csv_missing_its_last_row_trains_again(sweep, results, capsys):
     back = store.stored("sweep", {}, run, SweepResult.save, SweepResult.load)
     assert len(calls) == 2 and len(back.rows) == 2
     assert "sweep.csv has" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- issue 32: names that leave their folder
+
+
+@pytest.mark.parametrize("escape", ["../../escaped", "ABSOLUTE"])
+def test_a_name_that_leaves_the_results_folder_writes_and_deletes_nothing_outside(results, tmp_path, escape):
+    outside = tmp_path / "elsewhere"
+    name = str(outside / "escaped") if escape == "ABSOLUTE" else escape
+    for folder in (tmp_path / "escaped", outside):  # what `name-<key>` would land beside
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "keep.txt").write_text("mine")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="plain folder name"):
+        store.stored(name, {}, lambda: 1, save_json, load_json)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def _stored_folder(results):
+    store.stored("exp", {"lr": 0.1}, lambda: {"acc": 0.9}, save_json, load_json)
+    return next(results.iterdir())
+
+
+def _plant_meta(folder, **changes):
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, **changes}))
+
+
+def test_ship_refuses_a_meta_whose_name_leaves_the_shipped_folder(results, tmp_path):
+    folder = _stored_folder(results)
+    _plant_meta(folder, name="../../../../x")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="plain folder name"):
+        store.ship(folder)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_ship_and_stored_refuse_a_file_entry_that_leaves_its_folder(results, tmp_path):
+    victim = tmp_path / "__init__.py"  # stands for lenet_utils/__init__.py, two folders up
+    victim.write_text("import os  # the package\n")
+    folder = _stored_folder(results)
+    planted = folder / "__init__.py"
+    planted.write_text("raise SystemExit('planted code ran')\n")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["files"]["../../__init__.py"] = {"size": planted.stat().st_size, "sha256": store._sha256(planted)}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    shutil.copy(planted, tmp_path / "__init__.py.planted")  # what a `../../__init__.py` entry would read
+    with pytest.raises(ValueError, match="leads out of its folder"):
+        store.ship(folder)
+    assert victim.read_text() == "import os  # the package\n"
+    assert not store.SHIPPED_DIR.exists() or not any(store.SHIPPED_DIR.iterdir())
+
+
+def test_a_planted_shipped_folder_is_not_loaded_and_nothing_outside_changes(results, tmp_path, capsys):
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    store.stored("exp", {}, run, save_json, load_json)
+    shipped = store.ship(next(results.iterdir()))
+    shutil.rmtree(results)
+    outside = tmp_path / "outside.json"
+    outside.write_text("1")
+    meta = json.loads((shipped / "meta.json").read_text())
+    meta["files"] = {"../../outside.json": meta["files"]["value.json"]}
+    (shipped / "meta.json").write_text(json.dumps(meta))
+    assert store.stored("exp", {}, run, save_json, load_json) == 2, "trained here, not loaded"
+    assert "leads out of its folder" in capsys.readouterr().out
+    assert outside.read_text() == "1"
+
+
+# ---------------------------------------------------------------- Ctrl-C: nothing half-done is stored
+
+
+def interrupt_at(module, monkeypatch, call: int):
+    """Make ``module.train_ch6`` get a callback that presses Ctrl-C after the first epoch of its
+    ``call``-th run (1-based)."""
+    real, runs = module.train_ch6, []
+
+    def press_ctrl_c(history, *net):
+        if len(runs) == call and history.num_epochs:
+            raise KeyboardInterrupt
+
+    def train_ch6(*args, **kwargs):
+        runs.append(1)
+        hook = "hook" if "hook" in inspect.signature(real).parameters else "callback"
+        return real(*args, **{**kwargs, hook: press_ctrl_c})
+    monkeypatch.setattr(module, "train_ch6", train_ch6)
+    return runs
+
+
+def test_ctrl_c_in_a_stored_sweep_stops_the_sweep_and_stores_nothing(sample, results, monkeypatch, capsys):
+    from lenet_utils import sweep as sweep_module
+    grid = make_grid(lr=[0.1, 0.2, 0.3], num_epochs=2, batch_size=64)
+    run = lambda: run_sweep(*sample, grid, verbose=False)  # noqa: E731
+    runs = interrupt_at(sweep_module, monkeypatch, call=2)
+    cut = store.stored("sweep", {"grid": grid}, run, SweepResult.save, SweepResult.load)
+    assert len(runs) == 2, "Ctrl-C ends the whole sweep, not only its current run"
+    assert [r["status"] for r in cut.rows] == ["completed", "interrupted"] and not cut.complete
+    out = capsys.readouterr().out
+    assert "nothing was stored" in out and "Saved" not in out
+    assert not any(results.glob("*/meta.json"))
+    monkeypatch.undo()
+    monkeypatch.setenv(store.RESULTS_ENV, str(results))
+    monkeypatch.setattr(store, "SHIPPED_DIR", results.parent / "shipped")
+    whole = store.stored("sweep", {"grid": grid}, run, SweepResult.save, SweepResult.load)
+    assert whole.complete and len(whole.rows) == 3 and "Saved the sweep" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_the_paper_run_stores_nothing(results, monkeypatch, capsys):
+    from lenet_utils import paper as paper_module
+    interrupt_at(paper_module, monkeypatch, call=1)
+    run = lambda: train_lenet5_paper(num_epochs=3, batch_size=64, device="cpu", train_size=128,  # noqa: E731
+                                     test_size=64, root=SAMPLE_DIR, verbose=False)
+    out = store.stored("LeNet-5 run", {"num_epochs": 3}, run, save_paper_run, load_paper_run)
+    assert out["history"].num_epochs == 1 and out["complete"] is False
+    assert "nothing was stored" in capsys.readouterr().out and not any(results.glob("*/meta.json"))
+
+
+def test_ctrl_c_in_the_ladder_stops_it_whole_and_stores_nothing(sample, results, monkeypatch, capsys):
+    runs = interrupt_at(ladder_module, monkeypatch, call=1)
+    run = lambda: run_ladder(ladder()[:2], {"mnist": sample}, seeds=(0, 1), num_epochs=2,  # noqa: E731
+                             device="cpu", verbose=False)
+    out = store.stored("ladder", {}, run, LadderResult.save, LadderResult.load)
+    assert len(runs) == 1 and len(out.runs) == 1 and not out.complete
+    assert "nothing was stored" in capsys.readouterr().out and not any(results.glob("*/meta.json"))
+
+
+def test_ctrl_c_during_save_keeps_the_previous_result_whole_and_returns_the_new_one(results, capsys):
+    calls = []
+    run = lambda: calls.append(1) or {"run": len(calls)}  # noqa: E731
+    assert store.stored("exp", {}, run, save_json, load_json) == {"run": 1}
+
+    def interrupted_save(value, folder):
+        (folder / "value.json").write_text('{"run": ')  # half written ...
+        raise KeyboardInterrupt  # ... when Ctrl-C arrives
+
+    assert store.stored("exp", {}, run, interrupted_save, load_json, retrain=True) == {"run": 2}
+    assert "nothing was stored" in capsys.readouterr().out
+    assert store.stored("exp", {}, run, save_json, load_json) == {"run": 1}, "the previous result, whole"
+    assert len(calls) == 2 and [p.name for p in results.iterdir()] == [next(results.iterdir()).name]
+
+
+# ---------------------------------------------------------------- keys that mean what they say
+
+
+def test_the_key_holds_the_data_passed_in_not_the_settings_word_for_it(results):
+    def loaders(values):
+        X = torch.full((8, 1, 28, 28), float(values))
+        return TensorLoader(X, torch.arange(8) % 10, 4, seed=0)
+
+    fashion, digits = loaders(1), loaders(2)
+    settings = {"data": "fashion-mnist"}
+    assert store.stored("sweep", settings, (lambda: fashion.X[0, 0, 0, 0].item()), save_json, load_json) == 1.0
+    train_iter = digits  # the cell now loads MNIST, its settings unchanged
+    assert store.stored("sweep", settings, (lambda: train_iter.X[0, 0, 0, 0].item()), save_json, load_json) == 2.0
+
+
+class Recipe:
+    def __init__(self, lr):
+        self.lr = lr
+
+
+@pytest.mark.parametrize("first, second", [
+    (functools.partial(torch.optim.SGD, momentum=0.9), functools.partial(torch.optim.SGD, momentum=0.5)),
+    (torch.arange(5000), torch.arange(5000).index_put_((torch.tensor([2500]),), torch.tensor(0))),
+    (Recipe(0.1), Recipe(0.2)),
+])
+def test_settings_are_keyed_by_their_content_not_their_text(results, first, second):
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert store.stored("exp", {"x": first}, run, save_json, load_json) == 1
+    assert store.stored("exp", {"x": second}, run, save_json, load_json) == 2
+    assert store.stored("exp", {"x": first}, run, save_json, load_json) == 1
+
+
+def test_a_set_in_the_settings_gives_the_same_key_whatever_its_order(results):
+    # A set iterates in hash order, which PYTHONHASHSEED changes for text from kernel to kernel;
+    # 0 and 8 share a slot, so these two equal sets iterate in two orders in this very kernel.
+    first, second = {0, 8}, {8, 0}
+    assert first == second and list(first) != list(second)
+    calls = []
+    run = lambda: calls.append(1) or len(calls)  # noqa: E731
+    store.stored("exp", {"s": first}, run, save_json, load_json)
+    assert store.stored("exp", {"s": second}, run, save_json, load_json) == 1
+    assert len(list(results.iterdir())) == 1
+
+
+def test_settings_the_key_cannot_hold_are_refused_by_name_and_mixed_keys_work(results):
+    with pytest.raises(TypeError, match=r"settings\['batches'\] is a generator"):
+        store.stored("exp", {"batches": (i for i in range(3))}, lambda: 1, save_json, load_json)
+    assert store.stored("p", {1: "a", "b": 2}, lambda: 3, save_json, load_json) == 3
+    assert store.stored("p", {"1": "a", "b": 2}, lambda: 4, save_json, load_json) == 4, "1 is not '1'"
+
+
+def test_retrain_must_be_true_or_false(results):
+    with pytest.raises(TypeError, match="retrain is True or False"):
+        store.stored("exp", {}, lambda: 1, save_json, load_json, retrain="False")
+
+
+def test_a_method_redefined_on_a_new_instance_or_a_function_swapped_in_a_dict_trains_again(results):
+    cell = run_cell({}, "class Model:\n    def fit(self):\n        return 'old fit'\nmodel = Model()\n"
+                        "steps = {'fit': lambda: 'old step'}\n")
+    fit = run_cell(cell, "run = lambda: model.fit()")["run"]
+    step = run_cell(cell, "run2 = lambda: steps['fit']()")["run2"]
+    assert store.stored("fit", {}, fit, save_json, load_json) == "old fit"
+    assert store.stored("step", {}, step, save_json, load_json) == "old step"
+    run_cell(cell, "class Model:\n    def fit(self):\n        return 'new fit'\nmodel = Model()\n")
+    run_cell(cell, "steps['fit'] = lambda: 'new step'\n")
+    assert store.stored("fit", {}, fit, save_json, load_json) == "new fit"
+    assert store.stored("step", {}, step, save_json, load_json) == "new step"
+
+
+def test_a_shipped_result_made_by_other_code_trains_here(results, capsys):
+    source = inspect.getsource(ladder_module.epochs_to_target)
+    notebook = run_cell({"Sequence": ladder_module.Sequence}, source)  # a #@save cell, as written
+    run = run_cell(notebook, "run = lambda: epochs_to_target([0.5, 0.9], 0.8)")["run"]
+    store.stored("exp", {}, lambda: ladder_module.epochs_to_target([0.5, 0.9], 0.8), save_json, load_json)
+    store.ship(next(results.iterdir()))  # made by the package's function
+    shutil.rmtree(results)
+    assert store.stored("exp", {}, run, save_json, load_json) == 2
+    assert "ships with the course" in capsys.readouterr().out, "the cell's copy is the package's code"
+    shutil.rmtree(results, ignore_errors=True)
+    run_cell(notebook, source.replace("return next(", "return 1 + next("))  # the learner edits it
+    assert store.stored("exp", {}, run, save_json, load_json) == 3
+    out = capsys.readouterr().out
+    assert "Loaded the exp that ships" not in out and "made by other code" in out
