@@ -284,13 +284,18 @@ def check_idx(path: Path, origin: Path | None = None) -> tuple[int, ...]:
     return dims
 
 
+def _unreadable(src: Path, err: PermissionError) -> PermissionError:
+    """The error for a data file this user may not open (not a corrupt one)."""
+    return PermissionError(
+        f"{src} cannot be read ({err.strerror}): the file may be fine, but this user may not open "
+        f"it. Make it readable (chmod a+r {src}) or copy the data set to a folder of your own.")
+
+
 def _open_gz(src: Path):
     try:
         return gzip.open(src, "rb")
     except PermissionError as err:
-        raise PermissionError(
-            f"{src} cannot be read ({err.strerror}): the file may be fine, but this user may not open "
-            f"it. Make it readable (chmod a+r {src}) or copy the data set to a folder of your own.") from err
+        raise _unreadable(src, err) from err
 
 
 def _read_gz(fin, src: Path) -> bytes:
@@ -373,8 +378,11 @@ def file_digest(path: Path) -> str:
     key = _stat_key(path.stat())
     known = _digests.get(path)
     if known is None or known[0] != key:
-        with open(path, "rb") as f:
-            known = key, hashlib.file_digest(f, "sha256").hexdigest()
+        try:
+            with open(path, "rb") as f:
+                known = key, hashlib.file_digest(f, "sha256").hexdigest()
+        except PermissionError as err:
+            raise _unreadable(path, err) from err
         _digests[path] = known
     return known[1]
 

@@ -219,7 +219,13 @@ def test_an_unreadable_gz_is_not_reported_as_corrupt(isolated, monkeypatch):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
+    def fake_open(file, mode="r", *args, **kwargs):  # the content check reads it too
+        if Path(file) == gz:
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, mode, *args, **kwargs)
+
     monkeypatch.setattr(gzip, "open", fake_gzip_open)
+    monkeypatch.setattr(sources, "open", fake_open, raising=False)
     with pytest.raises(PermissionError, match=f"{gz} cannot be read .*Permission denied.*chmod") as err:
         data.load_tensors("mnist", train=False, root=isolated / "root")
     assert not isinstance(err.value, sources.CorruptDataError)
