@@ -378,12 +378,14 @@ def file_digest(path: Path) -> str:
     key = _stat_key(path.stat())
     known = _digests.get(path)
     if known is None or known[0] != key:
+        digest = hashlib.sha256()
         try:
             with open(path, "rb") as f:
-                known = key, hashlib.file_digest(f, "sha256").hexdigest()
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
         except PermissionError as err:
             raise _unreadable(path, err) from err
-        _digests[path] = known
+        known = _digests[path] = key, digest.hexdigest()
     return known[1]
 
 
