@@ -12,7 +12,8 @@ a ``ValueError`` whose message names the argument, what it got and what to pass 
 import math
 import numbers
 
-__all__ = ["OPTIMIZERS", "whole_number", "seconds", "learning_rate", "optimizer_name", "choice"]
+__all__ = ["OPTIMIZERS", "whole_number", "seconds", "learning_rate", "learning_rate_range", "optimizer_name",
+           "choice"]
 
 #: The optimizers known by name; anything else is passed as a factory (see ``make_optimizer``).
 OPTIMIZERS = ("sgd", "adam")
@@ -49,6 +50,19 @@ def learning_rate(value: object, name: str = "lr") -> float:
         raise ValueError(f"{name}={value!r} is not valid: a learning rate is a positive number "
                          f"(e.g. 0.9 for SGD as in d2l 0.17, 1e-3 for Adam).")
     return float(value)
+
+
+def learning_rate_range(value: object, name: str) -> tuple[float, float]:
+    """``value`` as ``(lowest, highest)`` learning rates, both positive (a search draws them on a log
+    scale), the lowest first: ``learning_rate_range((0.01, 3.0), "SEARCH_SPACE['lr']")``."""
+    if isinstance(value, str) or not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise ValueError(f"{name}={value!r} is not valid: give (lowest, highest) learning rates, "
+                         f"such as (0.01, 3.0).")
+    low, high = (learning_rate(v, f"{name}[{i}]") for i, v in enumerate(value))
+    if low > high:
+        raise ValueError(f"{name}={value!r} is not valid: give the lowest learning rate first, "
+                         f"({high:g}, {low:g}).")
+    return low, high
 
 
 def choice(name: str, value: object, choices: tuple[str, ...], otherwise: str = "") -> str:
