@@ -121,7 +121,8 @@ class ShapeCalculator(SavedPicture):
     Read it from Python too: ``calc.W.value = 32`` updates ``calc.result.value`` (HTML), the
     attributes ``valid``, ``output_shape`` (C, O, O) and ``num_params``, and ``calc.picture``
     (an Image at the PNG's own size). For pooling the output-channel slider follows the input's;
-    ``reset()`` (the **reset** button) puts every control back to its starting value.
+    ``reset()`` (the **reset** button) puts every control back to its starting value. A starting
+    value off its slider (``W=100``, ``F=5.7``) is refused with the slider's range, never clamped.
 
         calc = ShapeCalculator(W=28, F=5, P=2, S=1, in_channels=1, out_channels=6)
         calc.output_shape        # (6, 28, 28)
