@@ -67,6 +67,7 @@ RESULTS_ENV = "LENET_RESULTS_DIR"  #: environment variable: where stored results
 META = "meta.json"  #: the file written last, listing what the save wrote
 SHIPPED_DIR = Path(__file__).resolve().parent / "results"  #: results that ship with the course (tracked)
 T = TypeVar("T")
+_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # code fingerprints hash its bytecode
 
 
 def results_dir() -> Path:
@@ -299,9 +300,9 @@ def _global_loads(code: CodeType) -> Iterator[str]:
 
 
 def _feed_code(code: CodeType, globals_: dict, feed, seen: set, twins: bool, doc: str | None = None) -> None:
-    """Feed one code object: its bytecode, names and constants (nested functions included; the
+    """Feed one code object: its instructions, names and constants (nested functions included; the
     docstring ``doc`` counts as none), then the code of ours its global names stand for."""
-    feed(code.co_code)
+    feed(_instructions(code).encode())
     feed(" ".join(code.co_names).encode())
     consts = code.co_consts
     if doc is not None and consts[:1] == (doc,):
@@ -319,6 +320,25 @@ def _feed_code(code: CodeType, globals_: dict, feed, seen: set, twins: bool, doc
                     _feed_code_of(member, feed, seen, twins)
         elif value is not None:
             _feed_reached(value, feed, seen, twins)
+
+
+def _instructions(code: CodeType) -> str:
+    """A code object's instructions as text that the same source gives in a module and in a notebook
+    cell: Python 3.11 compiles ``torch.f()`` one way where the same file imports ``torch`` and
+    another where it does not, so a method load counts as an attribute load and a jump by the
+    instruction it goes to."""
+    instructions = list(dis.get_instructions(code))
+    index = {instruction.offset: n for n, instruction in enumerate(instructions)}
+    lines = []
+    for instruction in instructions:
+        if instruction.opcode in dis.hasjrel or instruction.opcode in dis.hasjabs:
+            arg = f"-> {index.get(instruction.argval)}"
+        elif instruction.opcode in dis.hasconst:  # the constants are fed on their own
+            arg = str(instruction.arg)
+        else:
+            arg = instruction.argval if isinstance(instruction.argval, str) else str(instruction.arg)
+        lines.append(f"{'LOAD_ATTR' if instruction.opname == 'LOAD_METHOD' else instruction.opname} {arg}")
+    return "\n".join(lines)
 
 
 def _closure_values(func) -> list:
@@ -599,7 +619,7 @@ def ship(folder: "str | Path") -> Path:
     if not isinstance(meta.get("package_code"), str) or not isinstance(meta.get("tensors"), str):
         raise ValueError(f"{folder} was stored before results carried the fingerprints of their code and "
                          f"data: run the chapter that makes it again (retrain=True), then ship that.")
-    stamps = {"code": meta["package_code"], "tensors": meta["tensors"]}
+    stamps = {"code": meta["package_code"], "tensors": meta["tensors"], "python": _PYTHON}
     target = _folder(name, key, SHIPPED_DIR)
 
     def copy(result, into: Path) -> None:
@@ -636,7 +656,7 @@ def stamp_shipped(folder: "str | Path", settings: dict, run: Callable) -> Path:
         raise ValueError(f"{folder.name} is not where stored() looks for these settings on this machine's "
                          f"data ({expected.name}): run it with the data it was trained on "
                          f"(LENET_DATA_DIR) and the settings in its {META}.")
-    meta = {**found[1], "code": package_fingerprint(run), "tensors": key["tensors"]}
+    meta = {**found[1], "code": package_fingerprint(run), "tensors": key["tensors"], "python": _PYTHON}
     temp = folder / f".{META}.stamping-{os.getpid()}"
     temp.write_text(json.dumps(meta, indent=1))
     os.replace(temp, folder / META)
@@ -655,6 +675,10 @@ def _shipped(name: str, key: dict, run: Callable, load: Callable):
     if not found:
         return None
     meta = found[1]
+    if "code" in meta and meta.get("python") != _PYTHON:
+        print(f"The {name} that ships with the course was stamped under Python {meta.get('python')}, whose "
+              f"compiled code this Python {_PYTHON} cannot compare with its own: training it here instead.")
+        return None
     if meta.get("code") != package_fingerprint(run):
         why = ("carries no fingerprint of the code that made it" if "code" not in meta else
                "was made by other code than this cell runs (a function it reaches was edited)")

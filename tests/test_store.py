@@ -2,6 +2,7 @@
 
 import functools
 import gzip
+import importlib.util
 import inspect
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -512,3 +514,79 @@ def test_a_shipped_result_made_by_other_code_trains_here(results, capsys):
     assert store.stored("exp", {}, run, save_json, load_json) == 3
     out = capsys.readouterr().out
     assert "Loaded the exp that ships" not in out and "made by other code" in out
+
+
+# ---------------------------------------------------------------- restamping shipped results
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ship_results_script():
+    spec = importlib.util.spec_from_file_location("ship_results", ROOT / "scripts" / "ship_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def chapter6_cell(*texts: str) -> str:
+    """The source of chapter 6's code cell that holds every one of ``texts``."""
+    cells = json.loads((ROOT / "notebooks" / "06_classic_vs_modern.ipynb").read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return next(s for s in sources if all(t in s for t in texts))
+
+
+@pytest.fixture
+def chapter6(results, data_dir, capsys):
+    """Chapter 6's namespace after its imports, its rungs and its run_ladder cell (as a kernel)."""
+    namespace = run_cell({}, chapter6_cell("from lenet_utils.store import stored"))
+    run_cell(namespace, chapter6_cell("rungs = ladder()"))
+    run_cell(namespace, chapter6_cell("#@save", "def run_ladder("))
+    run_cell(namespace, chapter6_cell("NUM_EPOCHS ="))
+    capsys.readouterr()
+    return namespace
+
+
+def unstamp(folder):
+    """What the shipped results of before issue 32 hold: no fingerprints."""
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k not in ("code", "tensors")}))
+
+
+@pytest.mark.parametrize("cell, name", [(("stored(\"ladder\"",), "ladder"), (("stored(\"LeNet-5 run\"",), "LeNet-5 run")])
+def test_restamp_checks_a_shipped_result_then_chapter_6_loads_it(chapter6, results, capsys, cell, name):
+    chapter6.update(NUM_EPOCHS=1, SEEDS=(0,), rungs=chapter6["rungs"][:1])  # a tiny ladder
+    source = chapter6_cell(*cell)
+    run_cell(chapter6, source)  # trains and stores, as the chapter does
+    shipped = store.ship(next(results.iterdir()))
+    unstamp(shipped)
+    shutil.rmtree(results)
+    run_cell(chapter6, source)
+    assert "carries no fingerprint of the code that made it" in capsys.readouterr().out
+    shutil.rmtree(results)
+
+    threads = str(torch.get_num_threads())  # as it trained here (a thread count changes the last digits)
+    ship_results_script().main(["--restamp", str(shipped), "--threads", threads])
+    out = capsys.readouterr().out
+    assert "DIFFERENT" not in out and out.count("identical") == (2 if name == "ladder" else 1)
+    assert "stamped with today's code" in out
+    run_cell(chapter6, source)
+    out = capsys.readouterr().out
+    assert f"Loaded the {name} that ships with the course" in out and "Saved" not in out
+
+
+def test_restamp_refuses_a_result_todays_code_does_not_reproduce(chapter6, results, capsys):
+    source = chapter6_cell("stored(\"LeNet-5 run\"")
+    run_cell(chapter6, source)
+    shipped = store.ship(next(results.iterdir()))
+    unstamp(shipped)
+    saved = json.loads((shipped / "lenet5.json").read_text())
+    saved["history"]["train_loss"][0] += 1e-12  # a figure the code no longer gives
+    (shipped / "lenet5.json").write_text(json.dumps(saved))
+    meta = json.loads((shipped / "meta.json").read_text())
+    meta["files"]["lenet5.json"] = {"size": (shipped / "lenet5.json").stat().st_size,
+                                    "sha256": store._sha256(shipped / "lenet5.json")}
+    (shipped / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match="today's code does not reproduce it"):
+        ship_results_script().main(["--restamp", str(shipped), "--threads", str(torch.get_num_threads())])
+    assert "code" not in json.loads((shipped / "meta.json").read_text()), "nothing stamped"
