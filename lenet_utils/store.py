@@ -45,7 +45,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import types
 import warnings
@@ -526,9 +525,10 @@ def _write(result, folder: Path, save: Callable, meta: dict) -> None:
     if folder.resolve().parent != parent.resolve():  # a name _check_name let through: refuse, delete nothing
         raise ValueError(f"{folder} is not a folder inside {parent}.")
     parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=parent))
+    temp = parent / f".{folder.name}.saving-{os.getpid()}-{time.time_ns()}"
     old = None
     try:
+        temp.mkdir()
         save(result, temp)
         files = {p.relative_to(temp).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
                  for p in sorted(temp.rglob("*")) if p.is_file()}

@@ -395,6 +395,17 @@ def test_ctrl_c_in_a_stored_sweep_stops_the_sweep_and_stores_nothing(sample, res
     whole = store.stored("sweep", {"grid": grid}, run, SweepResult.save, SweepResult.load)
     assert whole.complete and len(whole.rows) == 3 and "Saved the sweep" in capsys.readouterr().out
 
+    def save_cut_by_ctrl_c(result, folder):
+        result.to_csv(folder / "sweep.csv")
+        raise KeyboardInterrupt  # before histories.json
+    again = store.stored("sweep", {"grid": grid}, run, save_cut_by_ctrl_c, SweepResult.load, retrain=True)
+    assert again.complete and len(again.rows) == 3, "the finished sweep is handed back"
+    assert "nothing was stored" in capsys.readouterr().out
+    back = store.stored("sweep", {"grid": grid}, run, SweepResult.save, SweepResult.load)
+    assert "Loaded the stored sweep" in capsys.readouterr().out and back.rows == whole.rows
+    assert [h.test_acc for h in back.histories] == [h.test_acc for h in whole.histories]
+    assert [p.name for p in results.iterdir()] == [next(results.iterdir()).name], "no half folder left"
+
 
 def test_ctrl_c_in_the_paper_run_stores_nothing(results, monkeypatch, capsys):
     from lenet_utils import paper as paper_module
