@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["try_gpu", "check_device", "describe", "hardware_summary", "evaluating"]
+__all__ = ["try_gpu", "check_device", "model_device", "describe", "hardware_summary", "evaluating"]
 
 
 def try_gpu(i: int = 0) -> torch.device:
@@ -38,6 +38,12 @@ def check_device(device: "str | torch.device | None") -> torch.device:
                              f"machine. Use device=None or try_gpu() (the GPU when there is one, else "
                              f"the CPU), or device='cpu'.")
     return device
+
+
+def model_device(net: nn.Module) -> torch.device:
+    """The device of ``net``'s first parameter (the CPU for a net without parameters)."""
+    param = next(iter(net.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 def describe(device: "str | torch.device") -> str:

@@ -34,7 +34,7 @@ class History:
     """What one ``train_ch6`` run measured, one entry per completed epoch, plus its checkpoints.
 
     ``status`` says how it ended: 'completed', 'diverged' (the loss became NaN/inf or exploded),
-    'interrupted' (Ctrl-C / interrupt kernel), 'stopped' (a stop hook or callback asked) or
+    'interrupted' (Ctrl-C / interrupt kernel), 'stopped' (its hook asked) or
     'failed' (an error ended it: ``train_ch6`` raises it again with this History as
     ``err.history``); ``message`` explains. A run that ended inside its first epoch has no epochs but may have points.
     """

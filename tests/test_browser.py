@@ -33,6 +33,8 @@ import pytest
 from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
                  shutdown_kernel)
 
+pytestmark = pytest.mark.browser  # drives Chromium: pytest -m "not browser" leaves it out
+
 ROOT = Path(__file__).resolve().parents[1]
 README_PICTURE = ROOT / "images" / "jupyterlab_sliders.png"
 RETAKE_README_PICTURE = os.environ.get("LENET_RETAKE_README_PICTURE") == "1"

@@ -13,10 +13,14 @@ LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
 import json
 from pathlib import Path
 
+import pytest
+
 from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
                  shutdown_kernel)
 from lenet_utils.receptive_fields import receptive_field
 from lenet_utils.widgets.draw import CANVAS_SIZE, EXAMPLE_STROKES, GRIDS
+
+pytestmark = pytest.mark.browser  # drives Chromium: pytest -m "not browser" leaves it out
 
 CELLS = ["from lenet_utils.widgets.draw import DrawDigit", "DrawDigit()"]
 UNIT = ("c3", 7, 3, 4)  # C3 map 7 reads S2 maps 1-4

@@ -24,6 +24,8 @@ from lenet_utils.models import LeNet5
 from lenet_utils.weights import load_lenet5, prepare
 from lenet_utils.widgets.stepper import conv_step, sample_digit
 
+pytestmark = pytest.mark.browser  # drives Chromium: pytest -m "not browser" leaves it out
+
 START = (14, 6)  # row 14, col 6: the window lies on the digit's strokes
 STEP = 4  # batches per click on Step
 CELLS = [

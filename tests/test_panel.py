@@ -21,7 +21,8 @@ from lenet_utils.data import SAMPLE_DIR, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.quick_mode import QUICK_TRAIN_SIZE
 from lenet_utils.models import make_lenet
-from lenet_utils.train import divergence_message, make_optimizer
+from lenet_utils.endings import divergence_message
+from lenet_utils.optimizers import make_optimizer
 from lenet_utils.widgets import panel as panel_module
 from lenet_utils.widgets.panel import (DEFAULTS, MIN_TEXT_PX, PICTURE_PX, RUNS_SHOWN, LivePicture, PanelRun,
                                        TrainingPanel, draw_runs, example_sizes, interval_losses, run_label, run_style)
@@ -92,7 +93,7 @@ def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
     assert panel.runs[-1].settings == {"lr": pytest.approx(0.3), "activation": "tanh", "optimizer": "adam",
                                        "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 500}
     assert panel.runs[-1].examples == 500
-    assert all(c["stop"] is not None and c["on_point"] is not None and c["init"] is False for c in calls)
+    assert all(c["hook"] is not None and c["init"] is False for c in calls)
     assert nets[-1]["activation"] == "tanh" and nets[-1]["pool"] == "max"
 
 
@@ -219,21 +220,21 @@ def test_a_move_cancels_the_run_in_progress_before_its_next_batch(data, monkeypa
     reached, calls, histories = threading.Event(), [], []
     real = panel_module.train_ch6
 
-    def watched(*args, stop, **kwargs):
+    def watched(*args, hook, **kwargs):
         run = len(histories)
 
-        def counting_stop():
+        def counting_hook(history, net):
             calls.append(run)
             if run == 0 and calls.count(0) == 3:
                 reached.set()
                 for _ in range(600):  # hold this batch until the move has been seen
-                    if stop():
+                    if hook(history, net):
                         break
                     threading.Event().wait(0.05)
-            return stop()
+            return hook(history, net)
 
         histories.append(None)
-        histories[run] = real(*args, stop=counting_stop, **kwargs)
+        histories[run] = real(*args, hook=counting_hook, **kwargs)
         return histories[run]
 
     monkeypatch.setattr(panel_module, "train_ch6", watched)

@@ -106,7 +106,7 @@ def test_every_teaching_chapter_saves_its_code():
 
 #: What chapter 4 builds d2l's loop into, step by step: the fast engine and the pieces it calls.
 FAST_ENGINE = ("correct_count", "DeviceAccumulator", "channels_last", "CudaGraphStep", "device_batches",
-               "evaluate", "train_ch6")
+               "evaluate", "init_weights", "train_step", "train_ch6")
 
 
 def test_chapter_4_writes_the_fast_train_ch6_in_its_cells():
@@ -189,3 +189,123 @@ def test_chapter_6_saves_batch_norm_and_the_modern_lenet():
              for name in _names(node)}
     assert {"batch_norm", "BatchNorm", "ACTIVATIONS", "POOLS", "activation_layer", "pooling_layer",
             "make_lenet"} <= saved
+
+
+# ---------------------------------------------------------------- the boundary, both ways
+
+
+def saved_owners() -> dict[str, str]:
+    """Every saved name -> the chapter (notebook stem) whose #@save cell writes it."""
+    return {name: notebook.stem for notebook in NOTEBOOKS for source in saved_cells(notebook)
+            for node in ast.parse(source).body for name in _names(node)}
+
+
+def lesson_modules(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """The modules a chapter writes (those holding a saved definition) -> the chapters that do."""
+    owners, found = saved_owners(), {}
+    for name, where in package_definitions(package).items():
+        for module, _ in where:
+            if name in owners:
+                found.setdefault(module, set()).add(owners[name])
+    return found
+
+
+def unsaved_definitions(module: str, package: Path = PACKAGE) -> set[str]:
+    """The top-level definitions of a lesson module that no #@save cell writes (dunders aside)."""
+    owners = saved_owners()
+    return {name for name, where in package_definitions(package).items() for m, _ in where
+            if m == module and name not in owners and not (name.startswith("__") and name.endswith("__"))}
+
+
+def _references(tree: ast.AST) -> set[str]:
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(tree)
+            if isinstance(n, (ast.Name, ast.Attribute))}
+
+
+def code_cells(notebook: Path) -> list[str]:
+    """The sources of ``notebook``'s code cells, IPython magics and shell lines left out."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return ["\n".join(line for line in "".join(c["source"]).splitlines()
+                      if not line.lstrip().startswith(("%", "!"))) for c in cells if c["cell_type"] == "code"]
+
+
+def unused_saved_definitions() -> set[str]:
+    """Saved names that nothing outside their own chapter refers to: no other definition of the
+    package, no script or benchmark, no other chapter (tests do not count)."""
+    owners, used = saved_owners(), set()
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            used |= _references(node) - set(_names(node))
+    for notebook in NOTEBOOKS:
+        for source in code_cells(notebook):
+            used |= {name for name in _references(ast.parse(source)) if owners.get(name) != notebook.stem}
+    return set(owners) - used
+
+
+#: What the two-way test found in modules that issue 27's part 1 left to others (part 2): definitions
+#: in a lesson module that no chapter writes, to move to modules named for what they hold or to write
+#: out in a chapter. A name not listed fails the test; remove a name here once it is fixed.
+KNOWN_UNSAVED = {
+    "lenet_utils/ladder.py": {"TARGETS", "TITLES", "Rung", "ladder", "epochs_to_target", "LadderRun", "_fmean",
+                              "LadderResult", "_format_accuracy", "_format_epochs"},
+    "lenet_utils/models.py": {"ExpectInput", "lenet_relu_avg", "lenet_cifar10", "lenet_modern"},
+    "lenet_utils/search.py": {"METHODS", "Split", "split_validation", "load_split", "quiet_optuna", "study_log",
+                              "SearchComparison", "compare_searches", "plot_best_so_far", "open_storage",
+                              "worker_command", "work", "run_workers", "main"},
+    "lenet_utils/shapes.py": {"_check_count", "conv_params", "linear_params", "count_parameters", "_shape_str",
+                              "LayerRow", "Trace", "ParameterTable", "parameter_table"},
+    "lenet_utils/sweep.py": {"AXES", "METRICS", "_TYPES", "COLUMNS", "NO_HISTORIES", "_check_value", "make_grid",
+                             "varied_axes", "run_label", "lenet_for", "_last", "sweep_row", "SweepResult",
+                             "save_csv", "load_csv", "END_LINE"},
+    "lenet_utils/textbook.py": {"size"},
+}
+#: Saved definitions that nothing outside their chapter uses (same rule).
+KNOWN_UNUSED = {"BatchNorm", "run_ladder"}
+#: Chapters that import from a module they write (same rule): chapter -> modules.
+KNOWN_SELF_IMPORTS = {"01_why_convolution": {"models"}, "02_shape_arithmetic": {"shapes"},
+                      "03_lenet_layer_by_layer": {"models"}, "05_hyperparameter_sweeps": {"search", "sweep"},
+                      "06_classic_vs_modern": {"ladder", "models"}}
+
+
+@pytest.mark.parametrize("module", sorted(lesson_modules()))
+def test_a_lesson_module_holds_only_what_a_chapter_writes(module):
+    assert unsaved_definitions(module) - KNOWN_UNSAVED.get(module, set()) == set()
+
+
+def test_every_saved_definition_is_used_outside_its_chapter():
+    assert unused_saved_definitions() - KNOWN_UNUSED == set()
+
+
+def test_the_boundary_test_catches_a_stray_definition_and_an_unused_one(tmp_path):
+    package = tmp_path / "lenet_utils"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("sample_data", "results", "weights"))
+    with open(package / "train.py", "a", encoding="utf-8") as f:
+        f.write("\n\ndef helper_no_chapter_writes():\n    return 1\n")
+    assert unsaved_definitions("lenet_utils/train.py", package) == {"helper_no_chapter_writes"}
+    assert "lenet_utils/checks.py" not in lesson_modules(package)  # support code is not a lesson module
+
+
+def chapter_self_imports(notebook: Path) -> set[str]:
+    """The modules ``notebook`` writes (holds saved definitions of) that one of its cells imports from."""
+    writes = {Path(m).stem for m, chapters in lesson_modules().items() if notebook.stem in chapters}
+    imported = set()
+    for source in code_cells(notebook):
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lenet_utils."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[1] for a in node.names if a.name.startswith("lenet_utils.")}
+    return writes & imported
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_a_chapter_imports_nothing_from_a_module_it_writes(notebook):
+    assert chapter_self_imports(notebook) - KNOWN_SELF_IMPORTS.get(notebook.stem, set()) == set()
+
+
+def test_the_cells_that_write_train_ch6_are_at_most_80_lines():
+    """The engine reads in one sitting: the #@save cells defining ``train_ch6`` (and the step it
+    calls), docstrings and imports included."""
+    cells = [source for notebook in NOTEBOOKS for source in saved_cells(notebook)
+             if {"train_ch6", "train_step"} & {n for node in ast.parse(source).body for n in _names(node)}]
+    assert cells and sum(len(source.splitlines()) for source in cells) <= 80

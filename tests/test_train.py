@@ -4,12 +4,13 @@ import functools
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from constant_model import AlwaysZero
-from lenet_utils import data, train
+from lenet_utils import checks, data, endings, optimizers, train
 from lenet_utils.train import CudaGraphStep, DeviceAccumulator, channels_last, correct_count
 from lenet_utils.models import make_lenet
 from lenet_utils.train import train_ch6
@@ -103,18 +104,18 @@ def test_evaluate_counts_and_restores_mode():
     (2.3, 10, False), (229.0, 10, False), (231.0, 10, True), (float("nan"), 10, True),
     (float("inf"), 3, True), (109.0, 3, False), (110.0, 3, True)])
 def test_diverged_is_nan_inf_or_a_hundred_times_a_uniform_guess(loss, classes, expected):
-    assert train.diverged(loss, classes) is expected
+    assert endings.diverged(loss, classes) is expected
 
 
 def test_make_optimizer_takes_param_groups_with_their_own_rates():
     a, b = nn.Linear(2, 1), nn.Linear(2, 1)
     for name in ("sgd", "adam"):
-        opt = train.make_optimizer(name, [{"params": a.parameters(), "lr": 0.1},
+        opt = optimizers.make_optimizer(name, [{"params": a.parameters(), "lr": 0.1},
                                           {"params": b.parameters(), "lr": 0.2}], lr=0.5)
         assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
-    assert isinstance(train.make_optimizer("adam", a.parameters(), 1e-3), torch.optim.Adam)
+    assert isinstance(optimizers.make_optimizer("adam", a.parameters(), 1e-3), torch.optim.Adam)
     with pytest.raises(ValueError, match="choose one of sgd, adam, or pass a factory"):
-        train.make_optimizer("rmsprop", a.parameters(), 0.1)
+        optimizers.make_optimizer("rmsprop", a.parameters(), 0.1)
 
 
 # ---------------------------------------------------------------- arguments
@@ -229,22 +230,34 @@ def test_interrupt_keeps_the_model_and_the_completed_epochs(capsys):
     assert "Interrupted in epoch 3" in capsys.readouterr().out
 
 
-def test_callback_sees_history_and_can_stop_or_interrupt():
-    train_iter, test_iter = loaders()
-    seen = []
+def test_the_hook_sees_the_history_and_can_stop_or_interrupt():
+    train_iter, test_iter = loaders()  # 8 batches per epoch
 
-    def stop_after_two(history):
-        seen.append(history.num_epochs)
+    def stop_after_two(history, net):  # early stopping: asked before every batch
         return history.num_epochs == 2
 
-    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, callback=stop_after_two, **QUIET)
-    assert seen == [1, 2] and history.status == "stopped" and history.num_epochs == 2
+    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, hook=stop_after_two, **QUIET)
+    assert history.status == "stopped" and history.num_epochs == 2 and len(history.points) == 10
+    assert "Stopped by the hook in epoch 3/6, batch 1/8" in history.message
 
-    def interrupt(history):
-        raise KeyboardInterrupt
+    def interrupt(history, net):
+        if history.num_epochs == 1:
+            raise KeyboardInterrupt
 
-    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, callback=interrupt, **QUIET)
+    history = train_ch6(small_net(), train_iter, test_iter, 6, 0.1, hook=interrupt, **QUIET)
     assert history.status == "interrupted" and history.num_epochs == 1
+
+
+@pytest.mark.parametrize("answer, stops", [
+    (True, True), ("yes", True), (np.True_, True), (1, True), (torch.tensor(True), True),
+    (None, False), (False, False), (np.False_, False), (0, False), ("", False)])
+def test_a_true_value_from_the_hook_stops_the_run_whatever_its_type(answer, stops):
+    """Issue 32: a hook that answered "yes" or numpy's True did not stop the run (the check was
+    ``is True``); the contract is Python's truth: a true value stops, a false one goes on."""
+    train_iter, test_iter = loaders()
+    history = train_ch6(small_net(), train_iter, test_iter, 2, 0.1,
+                        hook=lambda history, net: answer if history.num_epochs == 1 else None, **QUIET)
+    assert (history.status, history.num_epochs) == (("stopped", 1) if stops else ("completed", 2))
 
 
 # ---------------------------------------------------------------- hooks
@@ -270,15 +283,15 @@ def test_the_stop_hook_ends_the_run_before_the_next_batch():
     counting = CountingLoader(train_iter)
     asked = []
 
-    def stop():
+    def stop(history, net):
         asked.append(counting.served)
         return counting.served == 11  # the 11th batch is fetched: stop before training it
 
     net = small_net()
     steps = []
     net.register_forward_pre_hook(lambda module, inputs: steps.append(1) if module.training else None)
-    history = train_ch6(net, counting, test_iter, 5, 0.1, stop=stop, **QUIET)
-    assert history.status == "stopped" and "stop hook" in history.message
+    history = train_ch6(net, counting, test_iter, 5, 0.1, hook=stop, **QUIET)
+    assert history.status == "stopped" and "Stopped by the hook in epoch 2/5, batch 3/8" in history.message
     assert asked == list(range(1, 12))  # asked before every batch
     assert len(steps) == 10  # nothing trained once it said True
     assert history.num_epochs == 1  # epoch 2 stopped after its 2nd batch, its one point so far kept
@@ -286,18 +299,19 @@ def test_the_stop_hook_ends_the_run_before_the_next_batch():
     assert not net.training
 
 
-def test_on_point_sees_each_checkpoint_and_can_stop():
+def test_the_hook_sees_each_new_point_before_the_next_batch_and_can_stop():
     train_iter, test_iter = loaders()  # 8 batches per epoch
     seen = []
 
-    def on_point(point, net):
-        was_training = net.training
-        seen.append((point.epoch, point.examples, train.evaluate(net, test_iter)))
-        assert was_training and net.training  # evaluating inside the hook keeps training mode
+    def hook(history, net):  # what the widgets do: draw each point taken since the last batch
+        for point in history.points[len(seen):]:
+            was_training = net.training
+            seen.append((point.epoch, point.examples, train.evaluate(net, test_iter)))
+            assert was_training and net.training  # evaluating inside the hook keeps training mode
         return len(seen) == 6
 
     net = small_net()
-    history = train_ch6(net, train_iter, test_iter, 4, 0.5, on_point=on_point, points_per_epoch=4, **QUIET)
+    history = train_ch6(net, train_iter, test_iter, 4, 0.5, hook=hook, points_per_epoch=4, **QUIET)
     assert history.status == "stopped" and history.num_epochs == 1
     assert [e for e, _, _ in seen] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
     assert [n for _, n, _ in seen] == [64, 128, 192, 256, 320, 384]
@@ -309,8 +323,11 @@ def test_points_per_epoch_is_checked():
     train_iter, test_iter = loaders()
     with pytest.raises(ValueError, match="points_per_epoch"):
         train_ch6(small_net(), train_iter, test_iter, 1, 0.1, points_per_epoch=0, **QUIET)
-    assert train.checkpoint_batches(8, 100) == set(range(8))  # at most one point per batch
-    assert train.checkpoint_batches(10, 2) == {4, 9}
+    every = train_ch6(small_net(), train_iter, test_iter, 1, 0.1, points_per_epoch=100, **QUIET)
+    assert [p.examples for p in every.points] == [32 * k for k in range(1, 9)]  # at most one per batch
+    train_iter, test_iter = loaders(n=320)  # 10 batches
+    two = train_ch6(small_net(), train_iter, test_iter, 1, 0.1, points_per_epoch=2, **QUIET)
+    assert [p.examples for p in two.points] == [160, 320]
 
 
 def test_a_run_that_diverges_in_its_first_epoch_has_no_epochs_and_a_nan_final_accuracy():
@@ -436,16 +453,17 @@ def test_cuda_graph_step_dispatch_with_a_fake_cuda(monkeypatch):
 def test_an_error_in_a_hook_ends_the_run_as_failed_with_the_history_attached():
     train_iter, test_iter = loaders()
 
-    def broken_after_two(history):
+    def broken_after_two(history, net):
         if history.num_epochs == 2:
             raise RuntimeError("the hook broke")
 
     net = small_net()
     with pytest.raises(RuntimeError, match="the hook broke") as caught:
-        train_ch6(net, train_iter, test_iter, 5, 0.5, callback=broken_after_two, **QUIET)
+        train_ch6(net, train_iter, test_iter, 5, 0.5, hook=broken_after_two, **QUIET)
     history = caught.value.history
     assert history.status == "failed" and history.num_epochs == 2 and len(history.points) == 10
-    assert "epoch 2" in history.message and "RuntimeError: the hook broke" in history.message
+    assert "epoch 3/5" in history.message and "RuntimeError: the hook broke" in history.message
+    assert "train_ch6 failed in epoch 3/5, batch 1/8" in caught.value.__notes__[0]
     assert not net.training  # left in eval mode, as after any other ending
 
 
@@ -466,7 +484,7 @@ def test_an_error_in_the_model_keeps_the_points_of_the_unfinished_epoch():
         train_ch6(BreaksAfter(steps=12), train_iter, test_iter, 3, 0.1, **QUIET)
     history = caught.value.history  # broke in the 5th batch of epoch 2: 5 + 2 points
     assert history.status == "failed" and history.num_epochs == 1 and len(history.points) == 7
-    assert "epoch 2 (batch 5/8)" in history.message
+    assert "Failed in epoch 2/3, batch 5/8 with ZeroDivisionError: inside forward" in history.message
 
 
 def test_failed_is_one_of_the_statuses():
@@ -506,6 +524,21 @@ def test_the_first_batch_is_checked_with_a_message_that_says_what_to_do(net, lab
     assert caught.value.history.status == "failed" and caught.value.history.num_epochs == 0
 
 
+def test_the_first_batch_check_neither_trains_nor_draws_random_numbers():
+    """It runs the net once in eval mode without gradients: a batch norm's running statistics, the
+    weights, the net's mode and torch's random numbers are as they were (train_ch6's figures stay
+    those of d2l's loop)."""
+    X, y = blobs(32)
+    net = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Dropout(0.5), nn.Linear(16, 3)).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    assert checks.check_first_batch(net, X, y) == 3
+    assert torch.equal(torch.rand(2), expected)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training
+
+
 # ---------------------------------------------------------------- scheduled learning rates
 
 
@@ -523,10 +556,10 @@ def test_a_scheduled_learning_rate_is_checked_before_it_is_used(bad):
 
 
 def test_the_divergence_message_names_the_rule_that_fired():
-    nan = train.divergence_message(float("nan"), 10, lr=3.0, when="in epoch 2 (by batch 3/8)")
+    nan = endings.divergence_message(float("nan"), 10, lr=3.0, when="in epoch 2 (by batch 3/8)")
     assert "the training loss became nan in epoch 2 (by batch 3/8)" in nan and "lr=3" in nan
     assert "exploded" not in nan and "100 times" not in nan
-    big = train.divergence_message(1234.5, 10, lr=3.0, when="after 640 examples")
+    big = endings.divergence_message(1234.5, 10, lr=3.0, when="after 640 examples")
     assert "the training loss exploded to 1234 after 640 examples" in big
     assert "more than 100 times the loss of a uniform guess (230)" in big and "NaN" not in big
 

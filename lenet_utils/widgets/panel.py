@@ -11,7 +11,7 @@ seen. Earlier runs stay on the plot in lighter colours (the last :data:`RUNS_SHO
 own marker and dashes, ``run N`` written at its end and its settings in the legend, with a table of
 them below; "run again" trains the current setting once more and "clear runs" empties the plot.
 Training runs in a worker thread, so the controls stay live: a move cancels the run in progress
-before its next batch (``train_ch6``'s ``stop`` hook) and trains the new setting (a burst of moves
+before its next batch (``train_ch6``'s ``hook``) and trains the new setting (a burst of moves
 trains only the last).
 
 From Python: ``panel.lr.value = 0.1`` starts a run, ``panel.wait()`` waits for it (and raises the
@@ -437,7 +437,7 @@ class _Job:
     batches: int = 0
 
     def stop(self) -> bool:
-        """``train_ch6``'s stop hook, called before every batch: True once a control moved."""
+        """Asked before every batch (by the run's ``train_ch6`` hook): True once a control moved."""
         self.batches += 1
         return self.cancel.is_set()
 
@@ -779,21 +779,21 @@ class TrainingPanel(SavedPicture):
         drawing.request()  # the new run's label appears at once
         optimizer = FUSED[s["optimizer"]] if self.device.type == "cpu" else s["optimizer"]  # fused: quicker steps
 
-        def on_point(point, net):
-            if job.cancel.is_set():
+        def hook(history, net):  # train_ch6's, before every batch: stop once a control moved, else draw
+            if job.stop():
                 return True
-            run.history.points.append(point)  # the same Point train_ch6 keeps: drawn while it trains
-            if point.examples < budget:  # train_ch6 scores the last point itself
-                point.test_acc = evaluate(net, self.held_out, self.device)
-            self._set_result(f"Training run {run.number} ({run.describe()}): "
-                             f"{point.examples:,} of {budget:,} examples ...")
-            drawing.request()
+            for point in history.points[len(run.history.points):]:  # new since the last batch
+                run.history.points.append(point)  # the same Point train_ch6 keeps: drawn while it trains
+                point.test_acc = evaluate(net, self.held_out, self.device)  # (the last: train_ch6's)
+                self._set_result(f"Training run {run.number} ({run.describe()}): "
+                                 f"{point.examples:,} of {budget:,} examples ...")
+                drawing.request()
             return False
 
         self._set_result(f"Training run {run.number} ({run.describe()}) ...")
         try:
             run.history = train_ch6(net, train, self.held_out, 1, s["lr"], self.device,
-                                    optimizer=optimizer, init=False, stop=job.stop, on_point=on_point,
+                                    optimizer=optimizer, init=False, hook=hook,
                                     points_per_epoch=min(POINTS_PER_RUN, len(train)), animate=False,
                                     verbose=False, label=run.describe())
         finally:

@@ -6,9 +6,9 @@ while it trains, beside the loss and accuracy curves, with Pause / Resume / Step
     watch.show()                            # the widget; its saved picture is updated at the end
 
 Training is ``lenet_utils.train.train_ch6`` in a background thread, so the buttons stay live. Its
-``stop`` hook, called before every batch, is where a paused run waits (and where Step lets a few
-batches through); its ``on_point`` checkpoints, every ``redraw_every`` batches, are where the
-pictures are redrawn. Pausing ends nothing: the model, the optimizer and the history carry on.
+``hook``, called before every batch, is where a paused run waits (and where Step lets a few
+batches through), and where the pictures are redrawn after each new checkpoint (every
+``redraw_every`` batches). Pausing ends nothing: the model, the optimizer and the history carry on.
 Restart trains the same net again from its starting weights.
 """
 
@@ -27,7 +27,7 @@ from torch import nn
 from ..checks import learning_rate, whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
-from ..history import History, Point
+from ..history import History
 from ..quick_mode import pick
 from ..sources import dataset_info
 from ..train import train_ch6
@@ -369,6 +369,7 @@ class WatchItLearn(SavedPicture):
         self.net.load_state_dict(self._start_weights)
         self.batches_done, self.points, self.kernel_distance = 0, [], []
         self.history: History | None = None
+        self._epochs_shown = 0
         self.error: BaseException | None = None
         self._paused = self._parked = self._cancel = self.finished = False
         self._released, self._allowance, self._drawn_at, self._curves_at = 0, 0, -1, 0.0
@@ -382,12 +383,14 @@ class WatchItLearn(SavedPicture):
         history = None
         try:
             history = train_ch6(self.net, self.train_iter, self.test_iter, self.num_epochs, self.lr,
-                                optimizer=self.optimizer, stop=self._gate, on_point=self._on_point,
-                                points_per_epoch=self.points_per_epoch, callback=self._on_epoch,
-                                animate=False, init=False, verbose=False, label="watch it learn")
+                                optimizer=self.optimizer, hook=self._hook,
+                                points_per_epoch=self.points_per_epoch, animate=False, init=False,
+                                verbose=False, label="watch it learn")
         except Exception as err:  # shown in the widget and raised by wait()
             self.error, history = err, getattr(err, "history", None)  # train_ch6 attaches its History
         finally:
+            if history is not None:
+                self._record_points(history)  # the last ones, taken after the last batch
             with self._cond:
                 self.batches_done, self.finished = self._released, True
                 self._cond.notify_all()
@@ -395,8 +398,16 @@ class WatchItLearn(SavedPicture):
             self._render()
             self.refresh_picture()
 
+    def _hook(self, history: History, net: nn.Module) -> bool:
+        """train_ch6's hook, before every batch: the points taken since the last batch, then the gate."""
+        self._record_points(history)
+        if history.num_epochs > self._epochs_shown:  # an epoch ended: its test accuracy, at once
+            self.history, self._epochs_shown = history, history.num_epochs
+            self._render()
+        return self._gate()
+
     def _gate(self) -> bool:
-        """train_ch6's stop hook, before every batch: count, and hold here while paused."""
+        """Before every batch: count, and hold here while paused; True once the run is cancelled."""
         with self._cond:
             self.batches_done = self._released
             self._cond.notify_all()
@@ -420,15 +431,16 @@ class WatchItLearn(SavedPicture):
                     continue
             self._render()  # outside the lock: the buttons stay answerable while it draws
 
-    def _on_point(self, point: Point, net: nn.Module) -> None:
-        self.points.append(point)
-        moved = (self.kernel_layer.weight.detach() - self._start_weights[f"{self.kernels_name}.weight"]).norm()
-        self.kernel_distance.append(float(moved / self._start_weights[f"{self.kernels_name}.weight"].norm()))
-        self._render(curves=False)
-
-    def _on_epoch(self, history: History) -> None:
-        self.history = history
-        self._render()  # the epoch's test accuracy, at once
+    def _record_points(self, history: History) -> None:
+        """Each point of ``history`` not seen yet, with how far the kernels had moved then (no batch
+        has run since it was taken); the pictures redrawn."""
+        new = history.points[len(self.points):]
+        for point in new:
+            self.points.append(point)
+            moved = (self.kernel_layer.weight.detach() - self._start_weights[f"{self.kernels_name}.weight"]).norm()
+            self.kernel_distance.append(float(moved / self._start_weights[f"{self.kernels_name}.weight"].norm()))
+        if new:
+            self._render(curves=False)
 
     # ---------------------------------------------------------------- the pictures
 
