@@ -63,7 +63,7 @@ from ..history import History
 from ..quick_mode import ENV_VAR, is_quick
 from ..tables import format_table
 from ..train import evaluate, train_ch6
-from .private_torch import fresh_lenet, use_threads_here
+from .torch_state import fresh_lenet, use_threads_here
 from .saved_picture import SavedPicture
 
 __all__ = ["TrainingPanel", "PanelRun", "LivePicture", "LiveDrawing", "CHOICES", "DEFAULTS", "HELD_OUT",

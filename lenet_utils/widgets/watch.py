@@ -31,7 +31,7 @@ from ..history import History
 from ..quick_mode import pick
 from ..sources import dataset_info
 from ..train import train_ch6
-from .private_torch import fresh_lenet, xavier_weights
+from .torch_state import fresh_lenet, xavier_weights
 from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes
 
 __all__ = ["WatchItLearn"]
