@@ -1,6 +1,7 @@
 """Curves over training time: live training curves (d2l's ``Animator``), runs side by side
 (:func:`plot_history`), a sweep's runs (:func:`plot_runs`, :func:`plot_best_worst`) and the
-ladder's rungs (:func:`plot_ladder`). Plain matplotlib; IPython is imported only when a Jupyter
+ladder's rungs (:func:`plot_ladder`), a search comparison's best so far
+(:func:`plot_best_so_far`). Plain matplotlib; IPython is imported only when a Jupyter
 kernel is there to show a live figure. Pictures that are not curves (image grids, heatmaps,
 confusion matrices) are in :mod:`lenet_utils.pictures`.
 """
@@ -16,7 +17,8 @@ from matplotlib.figure import Figure
 
 from .history import History
 
-__all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder"]
+__all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder",
+           "plot_best_so_far"]
 
 
 def _kernel_display():
@@ -298,3 +300,35 @@ def plot_ladder(result: object, titles: dict[str, str] | None = None,
     axes[0][-1].legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def plot_best_so_far(comparison: object, ax: "plt.Axes | None" = None) -> plt.Axes:
+    """Best validation accuracy so far against training examples trained, for a
+    :class:`~lenet_utils.search_comparison.SearchComparison`: one colour per method, one faint line
+    per seed and a bold line for the mean over seeds; a dotted line at a third of the grid's
+    examples.
+
+    >>> plot_best_so_far(comparison); plt.show()
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    methods = list(dict.fromkeys(r["method"] for r in comparison.rows))
+    for i, method in enumerate(methods):
+        color = f"C{i}"
+        curves = comparison.curves(method)
+        for xs, ys in curves:
+            ax.step(xs, ys, where="post", color=color, alpha=0.25, lw=1)
+        end = max(xs[-1] for xs, _ in curves)
+        grid = [end * k / 200 for k in range(1, 201)]
+
+        def so_far(xs, ys, g):  # the best so far after g examples; NaN before the first run
+            return next((y for x, y in zip(reversed(xs), reversed(ys)) if x <= g), math.nan)
+        mean = [sum(so_far(xs, ys, g) for xs, ys in curves) / len(curves) for g in grid]
+        ax.plot(grid, mean, color=color, lw=2, label=method)
+    grid_examples = comparison.examples("grid")
+    ax.axvline(sum(grid_examples) / len(grid_examples) / 3, color="gray", ls=":",
+               label="a third of the grid's examples")
+    ax.set(xlabel="training examples trained", ylabel="best validation accuracy so far")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return ax
