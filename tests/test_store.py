@@ -592,7 +592,7 @@ def test_restamp_refuses_a_result_todays_code_does_not_reproduce(chapter6, resul
     shipped = store.ship(next(results.iterdir()))
     unstamp(shipped)
     saved = json.loads((shipped / "lenet5.json").read_text())
-    saved["history"]["train_loss"][0] += 1e-12  # a figure the code no longer gives
+    saved["history"]["test_acc"][0] += 1 / saved["test_size"]  # one test image more right than the code gives
     (shipped / "lenet5.json").write_text(json.dumps(saved))
     meta = json.loads((shipped / "meta.json").read_text())
     meta["files"]["lenet5.json"] = {"size": (shipped / "lenet5.json").stat().st_size,
