@@ -17,7 +17,9 @@ those epochs equals the stored history (accuracies, learning rates and counts ex
 of float32 values, to 6 digits) does it write today's fingerprints into the folder's
 ``meta.json``. Otherwise it refuses, showing the first figure that differs, and changes nothing.
 Run it on the machine type that trained the result (a ladder's ``runs.json`` names it): with ReLU and
-Adam, another CPU's last-bit differences give other accuracies within the first epoch.
+Adam, another CPU's last-bit differences give other accuracies within the first epoch. Elsewhere,
+``--against COMMIT`` compares today's code with the code of the commit that trained the result, both
+trained on this machine (that commit's ``lenet_utils`` unpacked into a temporary folder).
 """
 
 import argparse
@@ -26,7 +28,11 @@ import inspect
 import io
 import json
 import math
+import os
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,15 +40,9 @@ from types import ModuleType
 
 import torch
 
-from lenet_utils import ladder as ladder_module
-from lenet_utils import paper as paper_module
-from lenet_utils.data import load_data
-from lenet_utils.device import hardware_summary
-from lenet_utils.history import History
-from lenet_utils.ladder import LadderResult, Rung, run_ladder
-from lenet_utils.paper import load_paper_run, paper_scaled, train_lenet5_paper
-from lenet_utils.quick_mode import is_quick
-from lenet_utils.store import META, ship, stamp_shipped
+# lenet_utils is imported inside the functions: `--first-epochs` also runs under an older commit's code.
+ROOT = Path(__file__).resolve().parents[1]
+META = "meta.json"
 
 
 @contextlib.contextmanager
@@ -67,17 +67,16 @@ def first_epoch_only(module: ModuleType):
 LOSS_DIGITS = 1e-6
 
 
-def first_epoch(history: History) -> dict:
-    """A history's first epoch: its metrics, learning rate and checkpoints, as JSON keeps them."""
+def first_epoch(history) -> dict:
+    """A History's first epoch: its metrics, learning rate and checkpoints, as JSON keeps them."""
     h = json.loads(json.dumps(history.to_dict()))
     return {**{k: h[k][:1] for k in ("train_loss", "train_acc", "test_acc", "lr")},
             "points": [p for p in h["points"] if p["epoch"] <= 1]}
 
 
-def first_difference(again: History, stored: History) -> str | None:
-    """The first figure of the first epoch in which ``again`` differs from ``stored`` (losses to
-    :data:`LOSS_DIGITS`, the rest exactly), as 'what: here vs stored'; None when none does."""
-    mine, theirs = first_epoch(again), first_epoch(stored)
+def first_difference(mine: dict, theirs: dict) -> str | None:
+    """The first figure in which two :func:`first_epoch` dicts differ (losses to
+    :data:`LOSS_DIGITS`, the rest exactly), as 'what: here vs there'; None when none does."""
     pairs = [(k, mine[k], theirs[k]) for k in ("train_loss", "train_acc", "test_acc", "lr")]
     if len(mine["points"]) != len(theirs["points"]):
         return f"{len(mine['points'])} checkpoints vs {len(theirs['points'])}"
@@ -88,7 +87,7 @@ def first_difference(again: History, stored: History) -> str | None:
         if len(a) != len(b) or any(
                 not (x == y or (loose and isinstance(x, float) and isinstance(y, float)
                                 and math.isclose(x, y, rel_tol=LOSS_DIGITS))) for x, y in zip(a, b)):
-            return f"{what}: {a} here vs {b} stored"
+            return f"{what}: {a} here vs {b}"
     return None
 
 
@@ -97,8 +96,13 @@ def quietly(run: Callable):
         return run()
 
 
-def ladder_recipe(folder: Path, settings: dict) -> tuple[Callable, Callable[[], list[str]]]:
-    """Chapter 6's ladder run, built as its cells build it from ``settings``, and its check."""
+def ladder_recipe(settings: dict):
+    """Chapter 6's ladder run, built as its cells build it from ``settings``; its first-epoch jobs
+    (label -> History maker) and the module whose ``train_ch6`` they call."""
+    from lenet_utils import ladder as ladder_module
+    from lenet_utils.data import load_data
+    from lenet_utils.ladder import Rung, run_ladder
+    from lenet_utils.paper import paper_scaled
     device = torch.device(settings["device"])
     rungs = [Rung(**r) for r in settings["rungs"]]
     seeds, num_epochs = tuple(settings["seeds"]), settings["num_epochs"]
@@ -106,58 +110,83 @@ def ladder_recipe(folder: Path, settings: dict) -> tuple[Callable, Callable[[], 
             for name in settings["data"]}
     counts = {d: [tr.num_examples, te.num_examples] for d, (tr, te) in data.items()}
     if counts != settings["data"]:
-        raise SystemExit(f"{folder}: the data here has {counts} images where the ladder trained on "
-                         f"{settings['data']}: set LENET_DATA_DIR to the full data and unset LENET_QUICK.")
+        raise SystemExit(f"The data here has {counts} images where the ladder trained on {settings['data']}: "
+                         f"set LENET_DATA_DIR to the full data and unset LENET_QUICK.")
     run = lambda: run_ladder(rungs, data, seeds, num_epochs, device)  # noqa: E731 - chapter 6's cell
-
-    def check() -> list[str]:
-        stored = {(r.rung.name, r.dataset, r.seed): r.history for r in LadderResult.load(folder).runs}
-        differ = []
-        with first_epoch_only(ladder_module):
-            for dataset in data:
-                for rung in rungs:
-                    start = time.perf_counter()
-                    again = quietly(lambda: run_ladder([rung], {dataset: data[dataset]}, seeds[:1],
-                                                       num_epochs, device, verbose=False))
-                    differs = first_difference(again.runs[0].history, stored[(rung.name, dataset, seeds[0])])
-                    print(f"  {dataset} | {rung.name} | seed {seeds[0]}: first epoch "
-                          f"{'identical' if not differs else 'DIFFERENT, ' + differs} "
-                          f"({time.perf_counter() - start:.0f} s)")
-                    if differs:
-                        differ.append(f"{dataset}, {rung.name}, seed {seeds[0]}")
-        return differ
-
-    return run, check
+    jobs = {f"{d}, {rung.name}, seed {seeds[0]}":
+            (lambda d=d, rung=rung: run_ladder([rung], {d: data[d]}, seeds[:1], num_epochs, device,
+                                               verbose=False).runs[0].history)
+            for d in data for rung in rungs}
+    return run, jobs, ladder_module
 
 
-def lenet5_recipe(folder: Path, settings: dict) -> tuple[Callable, Callable[[], list[str]]]:
-    """Chapter 6's LeNet-5 run, built as its cell builds it from ``settings``, and its check."""
-    if settings["quick"] != is_quick():
-        raise SystemExit(f"{folder} was trained with quick mode {'on' if settings['quick'] else 'off'}: "
+def lenet5_recipe(settings: dict):
+    """Chapter 6's LeNet-5 run, built as its cell builds it from ``settings``; its first-epoch job
+    and the module whose ``train_ch6`` it calls."""
+    import lenet_utils
+    from lenet_utils import paper as paper_module
+    from lenet_utils.paper import train_lenet5_paper
+    if settings["quick"] != lenet_utils.is_quick():
+        raise SystemExit(f"The LeNet-5 run was trained with quick mode {'on' if settings['quick'] else 'off'}: "
                          f"{'set' if settings['quick'] else 'unset'} LENET_QUICK and run this again.")
     device, num_epochs = torch.device(settings["device"]), settings["num_epochs"]
     run = lambda: train_lenet5_paper(num_epochs=num_epochs, batch_size=settings["batch_size"],  # noqa: E731
                                      device=device)
-
-    def check() -> list[str]:
-        start = time.perf_counter()
-        with first_epoch_only(paper_module):
-            again = quietly(run)
-        differs = first_difference(again["history"], load_paper_run(folder)["history"])
-        print(f"  LeNet-5: first epoch {'identical' if not differs else 'DIFFERENT, ' + differs} "
-              f"({time.perf_counter() - start:.0f} s)")
-        return [differs] if differs else []
-
-    return run, check
+    return run, {"LeNet-5": lambda: run()["history"]}, paper_module
 
 
 #: How chapter 6 builds the run of each shipped result, by the name it stores it under.
 RECIPES = {"ladder": ladder_recipe, "LeNet-5 run": lenet5_recipe}
 
 
-def restamp(folder: "str | Path", threads: int = 1) -> Path:
+def stored_first_epochs(folder: Path, name: str) -> dict[str, dict]:
+    """The first epochs that a shipped folder holds, by the labels of its recipe's jobs."""
+    from lenet_utils.ladder import LadderResult
+    from lenet_utils.paper import load_paper_run
+    if name == "LeNet-5 run":
+        return {"LeNet-5": first_epoch(load_paper_run(folder)["history"])}
+    return {f"{r.dataset}, {r.rung.name}, seed {r.seed}": first_epoch(r.history)
+            for r in LadderResult.load(folder).runs}
+
+
+def first_epochs(jobs: dict, module: ModuleType, threads: int) -> dict[str, dict]:
+    """Each job's first epoch (label -> :func:`first_epoch`) on ``threads`` threads, printing its time."""
+    before, out = torch.get_num_threads(), {}
+    torch.set_num_threads(threads)  # as the shipped runs trained; given back below
+    try:
+        with first_epoch_only(module):
+            for label, job in jobs.items():
+                start = time.perf_counter()
+                out[label] = first_epoch(quietly(job))
+                print(f"  {label}: first epoch in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def reference_first_epochs(folder: Path, commit: str, threads: int) -> dict[str, dict]:
+    """The first epochs as the package of ``commit`` trains them here (its ``lenet_utils`` unpacked
+    into a temporary folder, this script run on it with ``--first-epochs``)."""
+    with tempfile.TemporaryDirectory(prefix="lenet-reference-") as code:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "lenet_utils"],
+                                 capture_output=True, check=False)
+        if archive.returncode:
+            raise SystemExit(f"--against {commit}: git archive failed ({archive.stderr.decode().strip()}).")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(code, filter="data")
+        env = {**os.environ, "PYTHONPATH": code}
+        done = subprocess.run([sys.executable, __file__, "--first-epochs", str(folder.resolve()),
+                               "--threads", str(threads)], cwd=code, env=env, stdout=subprocess.PIPE, check=False)
+        if done.returncode:
+            raise SystemExit(f"--against {commit}: its code could not train the first epochs (see above).")
+        return json.loads(done.stdout.splitlines()[-1])
+
+
+def restamp(folder: "str | Path", threads: int = 1, against: str | None = None) -> Path:
     """Check that today's code reproduces the shipped result in ``folder`` (see the module
     docstring), then stamp it with today's fingerprints; SystemExit with the reason otherwise."""
+    from lenet_utils.device import hardware_summary
+    from lenet_utils.store import stamp_shipped
     folder = Path(folder)
     try:
         meta = json.loads((folder / META).read_text())
@@ -165,22 +194,27 @@ def restamp(folder: "str | Path", threads: int = 1) -> Path:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise SystemExit(f"{folder} is not a shipped result this script can check ({type(err).__name__}: "
                          f"{err}); it knows {', '.join(RECIPES)}.") from None
-    run, check = recipe(folder, settings)
-    start, before = time.perf_counter(), torch.get_num_threads()
-    print(f"{folder}: retraining its first epochs with today's code on {threads} thread(s) ...")
-    torch.set_num_threads(threads)  # as the shipped runs trained; given back below
-    try:
-        differ = check()
-    finally:
-        torch.set_num_threads(before)
+    start = time.perf_counter()
+    run, jobs, module = recipe(settings)
+    print(f"{folder}: retraining {len(jobs)} first epoch(s) with today's code on {threads} thread(s) ...")
+    mine = first_epochs(jobs, module, threads)
+    if against:
+        print(f"... and with the code of {against}, on this machine:")
+        theirs, where = reference_first_epochs(folder, against, threads), f"what {against}'s code trains here"
+    else:
+        theirs, where = stored_first_epochs(folder, meta["name"]), "the stored history"
+    differ = [f"{label}: {why}" for label in mine
+              if (why := f"not in {where}" if label not in theirs else first_difference(mine[label], theirs[label]))]
+    for label in mine:
+        print(f"  {label}: {'identical' if not any(d.startswith(label + ':') for d in differ) else 'DIFFERENT'}")
     if differ:
         trained = settings.get("hardware", "another machine")
         raise SystemExit(
-            f"{folder}: today's code does not reproduce it ({'; '.join(differ)} differ from the stored "
-            f"history), so it keeps its old stamp. It trained on {trained}; this is {hardware_summary('cpu')}. "
-            f"Adam turns a CPU's last-bit differences into other weights within an epoch, so run this on "
-            f"the machine type that trained it, or train it again in chapter 6 (full mode, "
-            f"RETRAIN = True) and ship the new folder.")
+            f"{folder}: today's code does not reproduce {where} ({'; '.join(differ)}), so it keeps its "
+            f"old stamp. It trained on {trained}; this is {hardware_summary('cpu')}: with ReLU and Adam "
+            f"another CPU's last-bit differences give other weights within an epoch. Run this on the "
+            f"machine type that trained it, or with --against <the commit that trained it> (both codes "
+            f"on this machine), or train it again in chapter 6 (full mode, RETRAIN = True) and ship it.")
     try:
         stamp_shipped(folder, settings, run)
     except ValueError as err:
@@ -193,18 +227,26 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], usage=__doc__.split("\n\n")[1])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--restamp", action="store_true", help="check shipped folders and stamp them")
+    parser.add_argument("--against", metavar="COMMIT",
+                        help="with --restamp: compare with what COMMIT's code trains on this machine")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for --restamp (default 1)")
+    parser.add_argument("--first-epochs", action="store_true", help=argparse.SUPPRESS)  # for --against
     args = parser.parse_args(argv)
     for folder in args.folders:
-        if args.restamp:
-            restamp(folder, args.threads)
-            continue
-        try:
-            target = ship(folder)
-        except ValueError as err:
-            raise SystemExit(str(err)) from None
-        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-        print(f"{folder} -> {target} ({size / 1e3:.0f} kB)")
+        if args.first_epochs:
+            meta = json.loads((Path(folder) / META).read_text())
+            _, jobs, module = quietly(lambda: RECIPES[meta["name"]](meta["settings"]))
+            print(json.dumps(first_epochs(jobs, module, args.threads)))  # the last line, read by --against
+        elif args.restamp:
+            restamp(folder, args.threads, args.against)
+        else:
+            from lenet_utils.store import ship
+            try:
+                target = ship(folder)
+            except ValueError as err:
+                raise SystemExit(str(err)) from None
+            size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+            print(f"{folder} -> {target} ({size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":
