@@ -21,7 +21,8 @@ import torch
 
 from lenet_utils.device import hardware_summary
 from lenet_utils.quick_mode import is_quick
-from lenet_utils.widgets.panel import DEFAULTS, LivePicture, TrainingPanel, draw_runs
+from lenet_utils.plot import LivePicture, draw_runs
+from lenet_utils.widgets.panel import DEFAULTS, TrainingPanel, run_curves
 
 SECONDS_TARGET = 3.0
 ACCURACY_TARGET = 0.60
@@ -44,11 +45,13 @@ def time_move(panel: TrainingPanel, change: dict) -> tuple[float, float, str]:
 
 def frame_costs(panel: TrainingPanel, repeat: int = 10) -> tuple[float, float]:
     """Median milliseconds of a whole-figure draw and of a live frame, for the runs now shown."""
-    earlier, current = panel.runs[-5:-1], panel.runs[-1]
-    live = LivePicture(earlier, current, current.examples)
-    live.png()  # the first frame draws the background
+    runs = run_curves(panel.runs[-5:])
+    current = runs[-1]
+    live = LivePicture(runs, panel.runs[-1].examples)
+    frame = lambda: live.png(current.loss, current.acc)  # noqa: E731
+    frame()  # the first frame draws the background
     costs = []
-    for draw in (lambda: draw_runs(earlier, current), live.png):
+    for draw in (lambda: draw_runs(runs), frame):
         times = []
         for _ in range(repeat):
             start = time.perf_counter()

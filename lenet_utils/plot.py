@@ -2,22 +2,34 @@
 (:func:`plot_history`), a sweep's runs (:func:`plot_runs`, :func:`plot_best_worst`) and the
 ladder's rungs (:func:`plot_ladder`), a search comparison's best so far
 (:func:`plot_best_so_far`). Plain matplotlib; IPython is imported only when a Jupyter
-kernel is there to show a live figure. Pictures that are not curves (image grids, heatmaps,
+kernel is there to show a live figure. The slider panel's runs (:func:`draw_runs`, redrawn while one
+trains by :class:`LivePicture`) and :func:`plot_runs` draw each run's line through :func:`draw_run`,
+named by :func:`run_label`. Pictures that are not curves (image grids, heatmaps,
 confusion matrices) are in :mod:`lenet_utils.pictures`.
 """
 
 import io
 import math
+import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import offset_copy
+from PIL import Image
 
 from .history import History
 
 __all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder",
+           "run_label", "draw_run", "RunCurves", "run_style", "draw_runs", "LivePicture", "PICTURE_PX", "MIN_TEXT_PX",
            "plot_best_so_far"]
 
 
@@ -218,11 +230,6 @@ def plot_history(histories: "History | Sequence[History] | dict[str, History]",
     return ax_loss, ax_acc
 
 
-def _label(row: dict, shown: Sequence[str]) -> str:
-    return ", ".join(f"{a}={row[a]:g}" if isinstance(row[a], float) else f"{a}={row[a]}"
-                     for a in shown or ["lr"])
-
-
 def plot_best_worst(result: object, by: str = "test_acc") -> tuple[plt.Axes, plt.Axes]:
     """The loss and accuracy curves of the best and the worst run of a sweep
     (a :class:`~lenet_utils.sweep.SweepResult`), side by side. Returns the two axes."""
@@ -256,10 +263,9 @@ def plot_runs(result: object, metric: str = "test_acc", where: dict | None = Non
     shown = [a for a in result.varied if a not in where]
     for row, h in chosen:
         values = getattr(h, metric)
-        line, = ax.plot(range(1, len(values) + 1), values, "o-", ms=3, label=_label(row, shown))
-        if h.status == "diverged":
-            ax.plot([len(values) + 0.5], [values[-1] if values else 0.1], "x", color=line.get_color(),
-                    ms=8)
+        end = (len(values) + 0.5, values[-1] if values else 0.1) if h.status == "diverged" else None
+        draw_run(ax, range(1, len(values) + 1), values, run_label(row, [r for r, _ in chosen], shown),
+                 {"marker": "o", "ls": "-", "ms": 3}, diverged=end)
     ax.set(xlabel="epoch", ylabel=metric.replace("_", " "))
     if where:
         ax.set_title(", ".join(f"{k}={v}" for k, v in where.items()), fontsize="medium")
@@ -267,6 +273,242 @@ def plot_runs(result: object, metric: str = "test_acc", where: dict | None = Non
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="x-small")
     return ax
+
+
+# ---------------------------------------------------------------- runs, one line each
+
+def _setting(name: str, value: object) -> str:
+    return f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+
+
+def run_label(settings: Mapping, among: Sequence[Mapping], keys: Sequence[str] | None = None,
+              default: Sequence[str] = ("lr",), word: Callable[[str, object], str] = _setting) -> str:
+    """A run's name in a legend: those of its settings ``keys`` (all of them when None) that differ
+    among the runs drawn (``among``, its own settings included), or the ``default`` ones where none
+    do, each written ``word(name, value)`` ('lr=0.1' unless given), in the order of ``keys``.
+
+        run_label({"lr": 0.1, "pool": "max"}, [{"lr": 0.1, "pool": "max"}, {"lr": 0.3, "pool": "max"}])  # 'lr=0.1'
+    """
+    shown = [k for k in (settings if keys is None else keys) if len({str(s[k]) for s in among}) > 1]
+    return ", ".join(word(k, settings[k]) for k in shown or default)
+
+
+def draw_run(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], label: str, look: dict,
+             diverged: tuple[float, float] | None = None, mark: dict | None = None) -> Line2D:
+    """One run's line on ``ax`` in ``look`` (``ax.plot`` keywords), named ``label`` in the legend,
+    and for a run that diverged an x at ``diverged`` (x, y), in the line's colour unless ``mark``
+    (``ax.plot`` keywords) says otherwise; returns the line.
+
+        draw_run(ax, [1, 2], [0.5, 0.7], "lr=0.1", {"marker": "o"}, diverged=(2.5, 0.7))
+    """
+    line, = ax.plot(xs, ys, label=label, **look)
+    if diverged is not None:
+        ax.plot([diverged[0]], [diverged[1]], ls="", **{"marker": "x", "ms": 8, "color": line.get_color(),
+                                                        **(mark or {})})
+    return line
+
+
+#: The slider panel's picture of its runs (:func:`draw_runs`): 1,080 x 380 pixels shown at that
+#: size, no text under :data:`MIN_TEXT_PX` (9.5 points at 100 dpi are 13 px).
+DPI = 100
+FIGSIZE = (10.8, 3.8)  # inches
+PICTURE_PX = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
+FONT = 9.5
+MIN_TEXT_PX = 11
+LOSS_TOP = 3.0  # the loss axis stops here; larger losses are drawn on the edge
+CHANCE_LOSS = math.log(10)
+#: One hue, marker and line style per run (by run number), so runs on top of each other (all on
+#: the guessing line, say) stay apart; the newest run in its full colour, older ones lighter.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+MARKERS = ("o", "s", "^", "D", "v")
+LINESTYLES = ("-", "--", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))
+LIGHTER = 0.45  # how far an older run's colour moves towards white
+LABEL_PX = (60, 17)  # the room a "run N" label takes: runs ending closer than this get apart labels
+
+
+@dataclass
+class RunCurves:
+    """A run as :func:`draw_runs` draws it: its number (its hue, marker and dashes), its name in the
+    legend, its training-loss and test-accuracy curves against the examples seen (``(xs, ys)``
+    each), and for a run that diverged the examples it had seen when it did (else None).
+
+        RunCurves(3, "run 3: lr 0.1", loss=([500, 1000], [2.1, 1.7]), acc=([500, 1000], [0.3, 0.5]))
+    """
+
+    number: int
+    label: str
+    loss: tuple[Sequence[float], Sequence[float]]
+    acc: tuple[Sequence[float], Sequence[float]]
+    diverged_at: float | None = None
+
+
+def run_style(number: int, newest: bool) -> dict:
+    """The look of run ``number`` (``ax.plot`` keywords): its own hue, marker and dashes; the newest
+    run in its full colour and bold, filled markers on top, an older run lighter and thinner with
+    hollow markers that show around the newest's where they meet."""
+    i = number % len(PALETTE)
+    color = PALETTE[i] if newest else tuple(c + (1 - c) * LIGHTER for c in to_rgb(PALETTE[i]))
+    return {"color": color, "marker": MARKERS[i], "ls": LINESTYLES[i], "lw": 2.6 if newest else 1.6,
+            "ms": 6 if newest else 8, "mfc": color if newest else "none", "mew": 1.5,
+            "zorder": 4 if newest else 3}
+
+
+def _on_axes(loss: tuple[Sequence[float], Sequence[float]], acc: tuple[Sequence[float], Sequence[float]]):
+    """The two curves as drawn: losses past the axis (or not finite) on its edge."""
+    xs, ys = loss
+    return (list(xs), [min(v, LOSS_TOP) if math.isfinite(v) else LOSS_TOP for v in ys]), (list(acc[0]), list(acc[1]))
+
+
+def _free_y(ax, x: float, y: float, taken: list[tuple[float, float]]) -> float:
+    """The height (data units) nearest ``y`` for a label at ``x`` that keeps clear of the labels
+    already at ``taken`` (data points) and inside the axes."""
+    to_px = ax.transData.transform
+    px, py = to_px((x, y))
+    near = [ty for tx, ty in map(to_px, taken) if abs(tx - px) < LABEL_PX[0]]
+    h = LABEL_PX[1]
+    (_, low), (_, high) = ax.transAxes.transform([(0, 0), (0, 1)]) + [(0, h / 2), (0, -h / 2)]
+    spots = [min(max(py, low), high)] + [ty + side * h for ty in near for side in (-1, 1)]
+    free = [c for c in spots if low <= c <= high and all(abs(c - ty) >= h - 1e-6 for ty in near)]
+    best = min(free, key=lambda c: abs(c - py)) if free else spots[0]
+    return ax.transData.inverted().transform((px, best))[1]
+
+
+def _end_label(ax, text: str, color, bold: bool) -> Text:
+    """A label to write just right of the end of a curve, on a light box (:func:`_place` puts it)."""
+    return ax.text(0, 0, text, color=color, fontsize=FONT, va="center", ha="left", zorder=5,
+                   fontweight="bold" if bold else "normal",
+                   bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                   transform=offset_copy(ax.transData, ax.figure, x=5, units="points"))
+
+
+def _place(label: Text, xs: list, ys: list, taken: list[tuple[float, float]]) -> None:
+    """Put ``label`` at the end of the curve ``xs, ys`` (hidden while it is empty), clear of the
+    labels at ``taken``."""
+    label.set_visible(bool(xs))
+    if xs:
+        label.set_position((xs[-1], _free_y(label.axes, xs[-1], ys[-1], taken)))
+
+
+def _runs_figure(runs: Sequence[RunCurves],
+                 right: int | None = None) -> tuple[Figure, list[tuple[Line2D, Text, list]]]:
+    """The figure of :func:`draw_runs` and, per axis (loss, accuracy), the newest run's line, its
+    end label and the end points of the earlier runs' labels (for :class:`LivePicture` to place
+    the label clear of them); ``right`` fixes the x-axis (training examples) instead of fitting
+    it to the runs."""
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax_loss, ax_acc = axes = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.06, right=0.685, bottom=0.135, top=0.915, wspace=0.25)
+    thousands = FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
+    for ax in axes:
+        ax.set_xlabel("training examples seen", fontsize=FONT)
+        ax.xaxis.set_major_formatter(thousands)
+        ax.tick_params(labelsize=FONT)
+        ax.grid(True, alpha=0.3)
+        ax.axhline(CHANCE_LOSS if ax is ax_loss else 0.1, color="grey", ls=":", lw=1.5, zorder=2)
+    ax_loss.set_ylim(0, LOSS_TOP)
+    ax_acc.set_ylim(0, 1)
+    ax_loss.set_ylabel("training loss", fontsize=FONT)
+    ax_acc.set_ylabel("test accuracy", fontsize=FONT)
+    ax_loss.set_title("training loss over the last few batches", fontsize=FONT + 1)
+    ax_acc.set_title("test accuracy on the held-out images", fontsize=FONT + 1)
+    ends, legend_lines, fitted = [], [], 0
+    for run in runs:
+        newest, label_color = run is runs[-1], PALETTE[run.number % len(PALETTE)]
+        for ax, (xs, ys) in zip(axes, _on_axes(run.loss, run.acc)):
+            diverged = ax is ax_loss and run.diverged_at is not None
+            mark = (run.diverged_at, LOSS_TOP * 0.95) if diverged else None
+            end = _end_label(ax, f"run {run.number}", label_color, newest)  # first: the X goes over it
+            line = draw_run(ax, xs, ys, textwrap.fill(run.label, 36, subsequent_indent="  "),
+                            run_style(run.number, newest), diverged=mark,
+                            mark={"marker": "X", "ms": 12, "color": label_color, "zorder": 5})
+            if ax is ax_loss:
+                legend_lines.append(line)
+            if diverged:
+                xs, ys = [mark[0]], [mark[1]]
+                end.set_text(f"run {run.number} diverged")
+            fitted = max([fitted, *xs[-1:]])
+            ends.append((ax, line, end, xs, ys, newest and right is not None))
+    # the x-axis runs past the last example far enough for the widest "run N" at the ends
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    widest = max((end.get_window_extent(renderer).width for _, _, end, *_ in ends
+                  if "diverged" not in end.get_text()), default=0)
+    room = 1 - (widest + 12) / ax_loss.bbox.width
+    for ax in axes:
+        ax.set_xlim(0, max(right or fitted, 1000) / room)
+    taken = {ax: [] for ax in axes}  # per axis: where the end labels are, oldest run first
+    newest_parts = []
+    for ax, line, end, xs, ys, live in ends:
+        if live:  # LivePicture draws and places these as the run trains
+            newest_parts.append((line, end, list(taken[ax])))
+            continue
+        _place(end, xs, ys, taken[ax])
+        if xs:
+            taken[ax].append(end.get_position())
+    guessing = Line2D([], [], color="grey", ls=":", lw=1.5,
+                      label=f"guessing (loss ln 10 = {CHANCE_LOSS:.2f}, acc 0.1)")
+    ax_acc.legend(handles=[*legend_lines, guessing], loc="upper left", bbox_to_anchor=(1.04, 1.04),
+                  borderaxespad=0, fontsize=FONT, frameon=False, handlelength=2.8, labelspacing=0.4,
+                  title="runs, newest last" if len(runs) > 1 else None, title_fontsize=FONT,
+                  alignment="left")
+    if not runs:
+        ax_loss.text(0.5, 0.5, "no run yet: move a control", transform=ax_loss.transAxes, ha="center",
+                     fontsize=FONT)
+    return fig, newest_parts
+
+
+def draw_runs(runs: Sequence[RunCurves]) -> bytes:
+    """PNG (:data:`PICTURE_PX` pixels) of the loss (left) and the test accuracy (right) of ``runs``,
+    the newest last (bold; it may still be training), the earlier ones lighter, each line labelled
+    ``run N`` at its end, the legend and the guessing lines.
+
+        draw_runs([RunCurves(1, "run 1: lr 0.1", ([500], [2.0]), ([500], [0.4]))])
+    """
+    fig, _ = _runs_figure(runs)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+class LivePicture:
+    """:func:`draw_runs` for a run in progress (the last of ``runs``), cheap enough to redraw
+    several times a second.
+
+    The first :meth:`png` draws everything but the newest run's two lines and their end labels
+    (axes, legend, the earlier runs) once, with the x-axis fixed to ``budget`` examples; every call
+    then puts back that background and draws only those lines and labels on it, as they are now.
+
+        live = LivePicture(runs, budget=10_000)
+        live.png(loss=([500], [2.1]), acc=([500], [0.3]))
+    """
+
+    def __init__(self, runs: Sequence[RunCurves], budget: int):
+        self.runs, self.budget = list(runs), budget
+        self._canvas = self._background = None
+        self._parts: list[tuple[Line2D, Text, list]] = []
+
+    def png(self, loss: tuple[Sequence[float], Sequence[float]],
+            acc: tuple[Sequence[float], Sequence[float]]) -> bytes:
+        """The picture with the newest run's curves ``loss`` and ``acc`` as they are now, as PNG bytes."""
+        if self._canvas is None:
+            fig, self._parts = _runs_figure(self.runs, right=self.budget)
+            for line, label, _ in self._parts:
+                line.set_data([], [])
+                label.set_visible(False)
+            self._canvas = FigureCanvasAgg(fig)
+            self._canvas.draw()
+            self._background = self._canvas.copy_from_bbox(fig.bbox)
+        self._canvas.restore_region(self._background)
+        for (line, label, taken), (xs, ys) in zip(self._parts, _on_axes(loss, acc)):
+            line.set_data(xs, ys)
+            line.axes.draw_artist(line)
+            _place(label, xs, ys, taken)
+            if xs:
+                line.axes.draw_artist(label)
+        image = Image.frombuffer("RGBA", self._canvas.get_width_height(), self._canvas.buffer_rgba(),
+                                 "raw", "RGBA", 0, 1)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
 
 
 def plot_ladder(result: object, titles: dict[str, str] | None = None,

@@ -28,10 +28,11 @@ from .checks import choice, learning_rate, optimizer_name, whole_number
 from .data import TensorLoader
 from .history import FINISHED, History
 from .models import ACTIVATIONS, POOLS, make_lenet
+from .plot import run_label
 from .tables import format_table
 from .train import train_ch6
 
-__all__ = ["AXES", "COLUMNS", "SweepResult", "make_grid", "run_sweep", "sweep_row", "run_label",
+__all__ = ["AXES", "COLUMNS", "SweepResult", "make_grid", "run_sweep", "sweep_row",
            "lenet_for", "varied_axes", "save_csv", "load_csv"]
 
 #: The settings a sweep can vary, with the value each takes when a sweep does not name it.
@@ -92,12 +93,6 @@ def make_grid(**axes: object) -> list[dict]:
 def varied_axes(rows: Sequence[dict]) -> list[str]:
     """The axes that take more than one value in ``rows`` (or in a grid)."""
     return [a for a in AXES if len({r[a] for r in rows}) > 1]
-
-
-def run_label(settings: dict, grid: Sequence[dict]) -> str:
-    """A run's name: the settings that vary across the grid, e.g. 'lr=0.1, activation=relu'."""
-    shown = varied_axes(grid) or ["lr"]
-    return ", ".join(f"{a}={settings[a]:g}" if a == "lr" else f"{a}={settings[a]}" for a in shown)
 
 
 def lenet_for(train_iter: TensorLoader) -> Callable[[str, str], nn.Module]:

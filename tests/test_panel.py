@@ -23,15 +23,28 @@ from lenet_utils.quick_mode import QUICK_TRAIN_SIZE
 from lenet_utils.models import make_lenet
 from lenet_utils.endings import divergence_message
 from lenet_utils.optimizers import make_optimizer
+from lenet_utils import plot
+from lenet_utils.plot import MIN_TEXT_PX, PICTURE_PX, LivePicture, run_style
 from lenet_utils.widgets import panel as panel_module
-from lenet_utils.widgets.panel import (DEFAULTS, MIN_TEXT_PX, PICTURE_PX, RUNS_SHOWN, LivePicture, PanelRun,
-                                       TrainingPanel, draw_runs, example_sizes, interval_losses, run_label, run_style)
+from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, PanelRun, TrainingPanel, example_sizes, interval_losses,
+                                       legend_label, run_curves)
 
 PNG = b"\x89PNG"
 
 
 def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+
+def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
+    """The panel's picture of these runs, as its snapshot draws it."""
+    return plot.draw_runs(run_curves([*earlier, *([current] if current is not None else [])]))
+
+
+def live_png(live: LivePicture, run: PanelRun) -> bytes:
+    """The live picture with ``run``'s curves as they are now, as the panel redraws it."""
+    now = run_curves([run])[0]
+    return live.png(now.loss, now.acc)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +171,7 @@ def test_a_too_large_learning_rate_is_drawn_and_labelled_as_diverged(panel):
     assert f"checkpoint after {run.diverged_at:,} examples (the loss {how})" in panel.result.value
     assert math.isnan(run.test_acc)
     assert "training" not in panel.result.value.lower()  # the browser test waits for it to go
-    assert run_label(run, ["lr"]) == f"run {run.number}: lr 10 (diverged)"
+    assert legend_label(run, panel.runs[-2:]) == f"run {run.number}: lr 10 (diverged)"
     assert "diverged" in panel.table.value
 
 
@@ -303,13 +316,13 @@ def test_the_learning_rate_is_checked_in_checks_learning_rate_alone(data, monkey
 def test_the_live_picture_redraws_only_the_new_points_and_ends_as_the_full_picture():
     earlier = PanelRun(1, dict(DEFAULTS), History(points=[Point(0.5, 5_000, 2.0, 0.3), Point(1.0, 10_000, 1.0, 0.6)]))
     current = PanelRun(2, {**DEFAULTS, "lr": 0.3}, History())
-    live = LivePicture([earlier], current, budget=10_000)
-    empty = live.png()
-    assert np.array_equal(pixels(live.png()), pixels(empty))  # nothing new, nothing changes
+    live = LivePicture(run_curves([earlier, current]), budget=10_000)
+    empty = live_png(live, current)
+    assert np.array_equal(pixels(live_png(live, current)), pixels(empty))  # nothing new, nothing changes
     current.history.points.append(Point(0.5, 5_000, 1.5, 0.5))
-    assert not np.array_equal(pixels(live.png()), pixels(empty))  # the new point is drawn
+    assert not np.array_equal(pixels(live_png(live, current)), pixels(empty))  # the new point is drawn
     current.history.points.append(Point(1.0, 10_000, 0.5, 0.8))
-    assert np.abs(pixels(live.png()) - pixels(draw_runs([earlier], current))).mean() < 0.1
+    assert np.abs(pixels(live_png(live, current)) - pixels(draw_runs([earlier], current))).mean() < 0.1
 
 
 def test_the_loss_curve_follows_the_batches_between_points():
@@ -475,7 +488,7 @@ def chance_runs(count: int = RUNS_SHOWN, first: int = 96) -> list[PanelRun]:
 
 def drawn(earlier: list[PanelRun], current: PanelRun | None):
     """The panel's figure for these runs, drawn, and its renderer (for sizes in pixels)."""
-    fig, _ = panel_module._runs_figure(earlier, current)
+    fig, _ = plot._runs_figure(run_curves([*earlier, *([current] if current is not None else [])]))
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return fig, canvas.get_renderer()
@@ -538,7 +551,7 @@ def test_runs_on_top_of_each_other_keep_their_own_look_and_label():
         lines = [line for line in ax.get_lines() if line.get_label().startswith("run")]
         assert len(lines) == RUNS_SHOWN
         assert len({line.get_marker() for line in lines}) == len({to_hex(line.get_color()) for line in lines}) \
-            == len({str(run_style(r, r is runs[-1])["ls"]) for r in runs}) == RUNS_SHOWN, \
+            == len({str(run_style(r.number, r is runs[-1])["ls"]) for r in runs}) == RUNS_SHOWN, \
             "each run needs a marker and dashes of its own, not only a colour"
         labels = [t for t in ax.texts if t.get_visible() and t.get_text().startswith("run ")]
         assert sorted(t.get_text() for t in labels) == sorted(f"run {r.number}" for r in runs)
@@ -569,16 +582,16 @@ def test_the_newest_run_is_drawn_in_a_strong_colour_and_older_ones_lighter():
 def test_the_live_picture_labels_the_running_run_where_it_ends_now():
     earlier, current = chance_runs(2)
     current.history.points, points = [], current.history.points
-    live = LivePicture([earlier], current, budget=60_000)
-    live.png()
+    live = LivePicture(run_curves([earlier, current]), budget=60_000)
+    live_png(live, current)
     current.history.points.extend(points[:6])
-    half = live.png()
+    half = live_png(live, current)
     _, label, _ = live._parts[0]
     assert label.get_visible() and label.get_text() == f"run {current.number}"
     assert label.get_position()[0] == points[5].examples
     current.history.points.extend(points[6:])
-    assert np.abs(pixels(live.png()) - pixels(draw_runs([earlier], current))).mean() < 0.1
-    assert not np.array_equal(pixels(half), pixels(live.png()))
+    assert np.abs(pixels(live_png(live, current)) - pixels(draw_runs([earlier], current))).mean() < 0.1
+    assert not np.array_equal(pixels(half), pixels(live_png(live, current)))
 
 
 def test_examples_per_run_offers_what_the_training_set_holds():
@@ -626,7 +639,7 @@ def test_after_a_finished_run_the_panel_can_run_again_and_start_afresh(data):
         assert [r.number for r in p.runs] == [1, 2] and p.runs[1].settings == p.runs[0].settings
         p.clear_button.click()
         assert p.runs == [] and p.table.value == "" and "cleared" in p.result.value
-        assert p.curves.value == p.snapshot() == draw_runs([], None)
+        assert p.curves.value == p.snapshot() == plot.draw_runs([])
         p.rerun_button.click()
         p.wait(timeout=120)
         assert [r.number for r in p.runs] == [3] and "test acc" in p.result.value

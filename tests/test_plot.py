@@ -169,8 +169,29 @@ def test_plot_history_marks_a_diverged_run_where_it_stopped():
     assert list(crosses[0].get_ydata()) == [950.0]
 
 
+def test_a_run_is_named_by_the_settings_that_tell_the_runs_drawn_apart():
+    runs = [{"lr": 0.1, "pool": "max", "seed": 0}, {"lr": 0.3, "pool": "max", "seed": 1}]
+    assert plot.run_label(runs[0], runs) == "lr=0.1, seed=0"
+    assert plot.run_label(runs[1], runs, keys=["pool", "seed"]) == "seed=1"
+    assert plot.run_label(runs[0], runs[:1]) == "lr=0.1"  # nothing differs: the default
+    assert plot.run_label(runs[0], runs[:1], keys=["pool"], default=("pool", "seed"),
+                          word=lambda name, value: f"{value} {name}") == "max pool, 0 seed"
+
+
+def test_draw_run_marks_a_diverged_run_in_its_colour_unless_told():
+    _, ax = plt.subplots()
+    line = plot.draw_run(ax, [1, 2], [0.5, 0.7], "lr=30", {"marker": "o"}, diverged=(2.5, 0.7))
+    plot.draw_run(ax, [1], [0.2], "lr=50", {"color": "C2"}, diverged=(1.5, 0.2), mark={"marker": "X", "color": "red"})
+    plot.draw_run(ax, [1, 2], [0.4, 0.6], "lr=0.1", {})
+    marks = [m for m in ax.get_lines() if m.get_label().startswith("_")]
+    assert [(m.get_marker(), m.get_color(), list(m.get_xdata())) for m in marks] == \
+        [("x", line.get_color(), [2.5]), ("X", "red", [1.5])]
+    assert [m.get_label() for m in ax.get_lines() if not m.get_label().startswith("_")] == ["lr=30", "lr=50", "lr=0.1"]
+    plt.close("all")
+
+
 def test_curve_plots_live_in_plot_and_pictures_are_separate():
-    assert {"plot_history", "plot_runs", "plot_best_worst", "plot_ladder"} <= set(plot.__all__)
+    assert {"plot_history", "plot_runs", "plot_best_worst", "plot_ladder", "draw_runs", "run_label"} <= set(plot.__all__)
     assert not {"show_images", "plot_heatmap", "confusion_matrix"} & set(plot.__all__)
     assert {"show_images", "plot_heatmap", "confusion_matrix", "show_misclassified", "show_feature_maps",
             "show_kernels", "show_connection_table", "architecture_figure"} <= set(pictures.__all__)

@@ -22,11 +22,11 @@ their random numbers come from generators of their own, their thread count stays
 
 Below the widget the saved output holds a PNG of the runs shown (:class:`SavedPicture`), refreshed
 by ``panel.wait()`` (from the waiting cell, so that a notebook run saves it), so the chapter reads
-on GitHub too. The run pictures (:func:`draw_runs`, :data:`PICTURE_PX` pixels shown at that size,
-no text under 11 px: loss and held-out accuracy against the examples seen, the newest run bold in
-its full colour, the earlier ones lighter, the legend naming the settings that tell them apart)
-are plain matplotlib; while a run trains, :class:`LivePicture` redraws only its two lines over the
-rest, and :class:`LiveDrawing` does so in a thread of its own.
+on GitHub too. The run pictures are :func:`lenet_utils.plot.draw_runs` of :func:`run_curves` (loss
+and held-out accuracy against the examples seen, the newest run bold in its full colour, the
+earlier ones lighter, the legend naming the settings that tell them apart); while a run trains,
+:class:`~lenet_utils.plot.LivePicture` redraws only its two lines over the rest, in a
+:class:`~lenet_utils.widgets.background.RedrawThread` of its own.
 
 CSS classes for browser tests: ``lenet-panel``, ``lenet-lr``, ``lenet-activation``, ``lenet-optimizer``,
 ``lenet-init``, ``lenet-examples``, ``lenet-note`` (a value clamped to the slider), ``lenet-result``
@@ -35,40 +35,31 @@ image), ``lenet-runs`` (the table), ``lenet-rerun`` and ``lenet-clear`` (the but
 """
 
 import html
-import io
 import math
-import textwrap
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import ipywidgets as widgets
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter
-from matplotlib.transforms import offset_copy
-from PIL import Image
 from traitlets import validate
 
 from ..checks import learning_rate, seconds
 from ..data import TensorLoader, balanced_subset, dataset_info, load_data
 from ..device import describe
 from ..history import History
+from ..plot import PICTURE_PX, LivePicture, RunCurves, draw_runs, run_label
 from ..quick_mode import ENV_VAR, is_quick
 from ..tables import format_table
 from ..train import evaluate, train_ch6
+from .background import Job, RedrawThread
 from .torch_state import fresh_lenet, use_threads_here
 from .saved_picture import SavedPicture
 
-__all__ = ["TrainingPanel", "PanelRun", "LivePicture", "LiveDrawing", "CHOICES", "DEFAULTS", "HELD_OUT",
-           "PICTURE_PX", "RUNS_SHOWN", "draw_runs", "example_sizes", "interval_losses", "run_label",
-           "run_style", "runs_table_html", "runs_text"]
+__all__ = ["TrainingPanel", "PanelRun", "CHOICES", "DEFAULTS", "HELD_OUT", "RUNS_SHOWN", "example_sizes",
+           "interval_losses", "legend_label", "run_curves", "runs_table_html", "runs_text"]
 
 
 # ---------------------------------------------------------------- the settings, the runs, their pictures
@@ -94,20 +85,6 @@ RUNS_SHOWN = 5  # runs kept on the plot and in the table
 POINTS_PER_RUN = 12  # checkpoints (test accuracy measured, curves redrawn if due) per run
 FUSED = {"sgd": partial(torch.optim.SGD, fused=True), "adam": partial(torch.optim.Adam, fused=True)}
 SETTING_KEYS = ("activation", "optimizer", "lr", "init", "pool", "batch_size", "examples")
-LOSS_TOP = 3.0  # the loss axis stops here; larger losses are drawn on the edge
-CHANCE_LOSS = math.log(10)
-DPI = 100
-FIGSIZE = (10.8, 3.8)  # inches: the picture is 1,080 x 380 pixels, shown at that size
-PICTURE_PX = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
-FONT = 9.5  # points of the picture's small text: 13 px at DPI (every text >= MIN_TEXT_PX)
-MIN_TEXT_PX = 11
-#: One hue, marker and line style per run shown (by run number), so runs on top of each other
-#: (all on the guessing line, say) stay apart; the newest run in its full colour, older ones lighter.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
-MARKERS = ("o", "s", "^", "D", "v")
-LINESTYLES = ("-", "--", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))
-LIGHTER = 0.45  # how far an older run's colour moves towards white
-LABEL_PX = (60, 17)  # the room a "run N" label takes: runs ending closer than this get apart labels
 
 
 def example_sizes(n_train: int) -> dict[str, int]:
@@ -151,17 +128,7 @@ class PanelRun:
     def describe(self, keys: "list[str] | None" = None, short: bool = False) -> str:
         """The settings in words (only ``keys`` when given; ``short``: the legend's words, e.g.
         "avg pool" for "average pool")."""
-        s, words = self.settings, []
-        for key in keys or SETTING_KEYS:
-            if key == "lr":
-                words.append(f"lr {s['lr']:.2g}")
-            elif key in ("batch_size", "examples"):
-                words.append(f"{'batch' if key == 'batch_size' else 'examples'} {s[key]:,}")
-            else:
-                label = next(k for k, v in CHOICES[key].items() if v == s[key])
-                label = SHORT_WORDS.get(label, label) if short else label
-                words.append(label + {"init": " init", "pool": " pool"}.get(key, ""))
-        return ", ".join(words)
+        return ", ".join(_word(key, self.settings[key], short) for key in keys or SETTING_KEYS)
 
     def result(self) -> str:
         """The finished run in one line (the panel's result line)."""
@@ -184,6 +151,17 @@ class PanelRun:
                 "status": self.history.status, "seconds": f"{self.seconds:.1f}"}
 
 
+def _word(key: str, value: object, short: bool = False) -> str:
+    """A setting in the panel's words: "lr 0.1", "batch 32", "Xavier (d2l) init" ("Xavier init" when ``short``)."""
+    if key == "lr":
+        return f"lr {value:.2g}"
+    if key in ("batch_size", "examples"):
+        return f"{'batch' if key == 'batch_size' else 'examples'} {value:,}"
+    label = next(k for k, v in CHOICES[key].items() if v == value)
+    label = SHORT_WORDS.get(label, label) if short else label
+    return label + {"init": " init", "pool": " pool"}.get(key, "")
+
+
 def interval_losses(run: PanelRun) -> list[tuple[int, float]]:
     """``(examples seen, mean training loss since the previous checkpoint)`` for each checkpoint.
 
@@ -199,176 +177,32 @@ def interval_losses(run: PanelRun) -> list[tuple[int, float]]:
     return out
 
 
-def run_label(run: PanelRun, keys: list[str]) -> str:
+def legend_label(run: PanelRun, runs: list[PanelRun]) -> str:
     """``run N: <settings that differ between the runs drawn>`` (+ "diverged" or "failed"), in the
-    legend's short words."""
-    text = f"run {run.number}: {run.describe(keys, short=True)}"
+    legend's short words (activation, optimizer and learning rate where none differ)."""
+    text = f"run {run.number}: " + run_label(run.settings, [r.settings for r in runs], SETTING_KEYS,
+                                             default=("activation", "optimizer", "lr"),
+                                             word=partial(_word, short=True))
     return text + (f" ({run.history.status})" if run.history.status in ("diverged", "failed") else "")
 
 
 def _curves(run: PanelRun) -> tuple[tuple[list, list], tuple[list, list]]:
-    """The run's loss curve (clipped to the axis) and its test-accuracy curve, as (xs, ys) pairs."""
+    """The run's loss curve (:func:`interval_losses`) and its test-accuracy curve, as (xs, ys) pairs."""
     losses = interval_losses(run)
-    loss = ([x for x, _ in losses], [min(v, LOSS_TOP) if math.isfinite(v) else LOSS_TOP for _, v in losses])
     scored = [(p.examples, p.test_acc) for p in run.history.points if p.test_acc is not None]
-    return loss, ([x for x, _ in scored], [a for _, a in scored])
+    return ([x for x, _ in losses], [v for _, v in losses]), ([x for x, _ in scored], [a for _, a in scored])
 
 
-def run_style(run: PanelRun, newest: bool) -> dict:
-    """The line style of ``run`` (matplotlib ``plot`` keywords): its own hue, marker and dashes by
-    run number; the newest run in its full colour and bold, filled markers on top, an older run
-    lighter and thinner with hollow markers that show around the newest's where they meet."""
-    i = run.number % RUNS_SHOWN
-    color = PALETTE[i] if newest else tuple(c + (1 - c) * LIGHTER for c in to_rgb(PALETTE[i]))
-    return {"color": color, "marker": MARKERS[i], "ls": LINESTYLES[i], "lw": 2.6 if newest else 1.6,
-            "ms": 6 if newest else 8, "mfc": color if newest else "none", "mew": 1.5,
-            "zorder": 4 if newest else 3}
-
-
-def _free_y(ax, x: float, y: float, taken: list[tuple[float, float]]) -> float:
-    """The height (data units) nearest ``y`` for a label at ``x`` that keeps clear of the labels
-    already at ``taken`` (data points) and inside the axes."""
-    to_px = ax.transData.transform
-    px, py = to_px((x, y))
-    near = [ty for tx, ty in map(to_px, taken) if abs(tx - px) < LABEL_PX[0]]
-    h = LABEL_PX[1]
-    (_, low), (_, high) = ax.transAxes.transform([(0, 0), (0, 1)]) + [(0, h / 2), (0, -h / 2)]
-    spots = [min(max(py, low), high)] + [ty + side * h for ty in near for side in (-1, 1)]
-    free = [c for c in spots if low <= c <= high and all(abs(c - ty) >= h - 1e-6 for ty in near)]
-    best = min(free, key=lambda c: abs(c - py)) if free else spots[0]
-    return ax.transData.inverted().transform((px, best))[1]
-
-
-def _end_label(ax, text: str, color, bold: bool) -> Text:
-    """A label to write just right of the end of a curve, on a light box (:func:`_place` puts it)."""
-    return ax.text(0, 0, text, color=color, fontsize=FONT, va="center", ha="left", zorder=5,
-                   fontweight="bold" if bold else "normal",
-                   bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-                   transform=offset_copy(ax.transData, ax.figure, x=5, units="points"))
-
-
-def _place(label: Text, xs: list, ys: list, taken: list[tuple[float, float]]) -> None:
-    """Put ``label`` at the end of the curve ``xs, ys`` (hidden while it is empty), clear of the
-    labels at ``taken``."""
-    label.set_visible(bool(xs))
-    if xs:
-        label.set_position((xs[-1], _free_y(label.axes, xs[-1], ys[-1], taken)))
-
-
-def _runs_figure(earlier: list[PanelRun], current: PanelRun | None,
-                 right: int | None = None) -> tuple[Figure, list[tuple[Line2D, Text, list]]]:
-    """The figure of :func:`draw_runs` and, per axis (loss, accuracy), the current run's line, its
-    end label and the end points of the earlier runs' labels (for :class:`LivePicture` to place
-    the label clear of them); ``right`` fixes the x-axis (training examples) instead of fitting
-    it to the runs."""
-    runs = [*earlier, *([current] if current is not None else [])]
-    varying = [k for k in SETTING_KEYS if len({str(r.settings[k]) for r in runs}) > 1]
-    keys = varying or ["activation", "optimizer", "lr"]
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    ax_loss, ax_acc = axes = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.06, right=0.685, bottom=0.135, top=0.915, wspace=0.25)
-    thousands = FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
-    for ax in axes:
-        ax.set_xlabel("training examples seen", fontsize=FONT)
-        ax.xaxis.set_major_formatter(thousands)
-        ax.tick_params(labelsize=FONT)
-        ax.grid(True, alpha=0.3)
-        ax.axhline(CHANCE_LOSS if ax is ax_loss else 0.1, color="grey", ls=":", lw=1.5, zorder=2)
-    ax_loss.set_ylim(0, LOSS_TOP)
-    ax_acc.set_ylim(0, 1)
-    ax_loss.set_ylabel("training loss", fontsize=FONT)
-    ax_acc.set_ylabel("test accuracy", fontsize=FONT)
-    ax_loss.set_title("training loss over the last few batches", fontsize=FONT + 1)
-    ax_acc.set_title("test accuracy on the held-out images", fontsize=FONT + 1)
-    ends, legend_lines, fitted = [], [], 0
+def run_curves(runs: list[PanelRun]) -> list[RunCurves]:
+    """``runs`` (the newest last) as :func:`lenet_utils.plot.draw_runs` draws them: each named by
+    :func:`legend_label`, a diverged run marked where it diverged (at its last point if unknown)."""
+    drawn = []
     for run in runs:
-        newest, label_color = run is current, PALETTE[run.number % RUNS_SHOWN]
-        for ax, (xs, ys) in zip(axes, _curves(run)):
-            line = ax.plot(xs, ys, label=textwrap.fill(run_label(run, keys), 36, subsequent_indent="  "),
-                           **run_style(run, newest))[0]
-            end = _end_label(ax, f"run {run.number}", label_color, newest)
-            if ax is ax_loss:
-                legend_lines.append(line)
-                if run.history.status == "diverged":
-                    x = run.diverged_at or (xs[-1] if xs else 0)
-                    ax.plot([x], [LOSS_TOP * 0.95], marker="X", ms=12, ls="", color=label_color, zorder=5)
-                    xs, ys = [x], [LOSS_TOP * 0.95]
-                    end.set_text(f"run {run.number} diverged")
-            fitted = max([fitted, *xs[-1:]])
-            ends.append((ax, line, end, xs, ys, newest and right is not None))
-    # the x-axis runs past the last example far enough for the widest "run N" at the ends
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    widest = max((end.get_window_extent(renderer).width for _, _, end, *_ in ends
-                  if "diverged" not in end.get_text()), default=0)
-    room = 1 - (widest + 12) / ax_loss.bbox.width
-    for ax in axes:
-        ax.set_xlim(0, max(right or fitted, 1000) / room)
-    taken = {ax: [] for ax in axes}  # per axis: where the end labels are, oldest run first
-    current_parts = []
-    for ax, line, end, xs, ys, live in ends:
-        if live:  # LivePicture draws and places these as the run trains
-            current_parts.append((line, end, list(taken[ax])))
-            continue
-        _place(end, xs, ys, taken[ax])
-        if xs:
-            taken[ax].append(end.get_position())
-    guessing = Line2D([], [], color="grey", ls=":", lw=1.5,
-                      label=f"guessing (loss ln 10 = {CHANCE_LOSS:.2f}, acc 0.1)")
-    ax_acc.legend(handles=[*legend_lines, guessing], loc="upper left", bbox_to_anchor=(1.04, 1.04),
-                  borderaxespad=0, fontsize=FONT, frameon=False, handlelength=2.8, labelspacing=0.4,
-                  title="runs, newest last" if len(runs) > 1 else None, title_fontsize=FONT,
-                  alignment="left")
-    if not runs:
-        ax_loss.text(0.5, 0.5, "no run yet: move a control", transform=ax_loss.transAxes, ha="center",
-                     fontsize=FONT)
-    return fig, current_parts
-
-
-def draw_runs(earlier: list[PanelRun], current: PanelRun | None) -> bytes:
-    """PNG (:data:`PICTURE_PX` pixels) of the loss (left) and the test accuracy (right) of the
-    ``earlier`` runs (lighter) and the ``current`` one (bold; it may still be training), each
-    line labelled ``run N`` at its end, the legend and the guessing lines."""
-    fig, _ = _runs_figure(earlier, current)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-class LivePicture:
-    """:func:`draw_runs` for a run in progress, cheap enough to redraw several times a second.
-
-    The first :meth:`png` draws everything but the current run's two lines and their end labels
-    (axes, legend, the earlier runs) once, with the x-axis fixed to ``budget`` examples; every call
-    then puts back that background and draws only those lines and labels on it, as they are now.
-    """
-
-    def __init__(self, earlier: list[PanelRun], current: PanelRun, budget: int):
-        self.earlier, self.current, self.budget = earlier, current, budget
-        self._canvas = self._background = None
-        self._parts: list[tuple[Line2D, Text, list]] = []
-
-    def png(self) -> bytes:
-        """The picture as it is now, as PNG bytes."""
-        if self._canvas is None:
-            fig, self._parts = _runs_figure(self.earlier, self.current, right=self.budget)
-            for line, label, _ in self._parts:
-                line.set_data([], [])
-                label.set_visible(False)
-            self._canvas = FigureCanvasAgg(fig)
-            self._canvas.draw()
-            self._background = self._canvas.copy_from_bbox(fig.bbox)
-        self._canvas.restore_region(self._background)
-        for (line, label, taken), (xs, ys) in zip(self._parts, _curves(self.current)):
-            line.set_data(xs, ys)
-            line.axes.draw_artist(line)
-            _place(label, xs, ys, taken)
-            if xs:
-                line.axes.draw_artist(label)
-        image = Image.frombuffer("RGBA", self._canvas.get_width_height(), self._canvas.buffer_rgba(),
-                                 "raw", "RGBA", 0, 1)
-        buf = io.BytesIO()
-        image.save(buf, format="PNG", compress_level=1)
-        return buf.getvalue()
+        loss, acc = _curves(run)
+        diverged_at = (run.diverged_at or (loss[0][-1] if loss[0] else 0)
+                       if run.history.status == "diverged" else None)
+        drawn.append(RunCurves(run.number, legend_label(run, runs), loss, acc, diverged_at))
+    return drawn
 
 
 def runs_table_html(runs: list[PanelRun]) -> str:
@@ -390,57 +224,7 @@ def runs_text(runs: list[PanelRun]) -> str:
     return "TrainingPanel, last runs:\n" + format_table(list(rows[0]), rows)
 
 
-class LiveDrawing:
-    """Redraws a picture in a thread of its own while a run trains, at most every ``every`` seconds.
-
-    ``request()`` (cheap, from the training thread) asks for a fresh picture; the drawing thread
-    calls ``draw()`` and hands the PNG to ``show(png)``, coalescing requests that arrive while it
-    draws. Training runs on one CPU thread and matplotlib on another, so the curves move without
-    slowing the run down much. ``finish()`` stops the thread (without a last picture).
-    """
-
-    def __init__(self, draw: Callable[[], bytes], show: Callable[[bytes], None], every: float):
-        self.draw, self.show, self.every = draw, show, every
-        self._wanted, self._stop = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="lenet-panel-drawing")
-        self._thread.start()
-
-    def request(self) -> None:
-        """Ask for a fresh picture (the thread draws it as soon as the last one is old enough)."""
-        self._wanted.set()
-
-    def finish(self) -> None:
-        """Stop drawing; returns once a picture being drawn has been shown."""
-        self._stop.set()
-        self._wanted.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            self._wanted.wait()
-            if self._stop.is_set():
-                return
-            self._wanted.clear()
-            started = time.perf_counter()
-            self.show(self.draw())
-            self._stop.wait(max(0.0, self.every - (time.perf_counter() - started)))
-
-
 # ---------------------------------------------------------------- the panel
-
-@dataclass
-class _Job:
-    """A run in progress: its settings, its cancel flag and the batches it has started."""
-
-    settings: dict
-    cancel: threading.Event = field(default_factory=threading.Event)
-    batches: int = 0
-
-    def stop(self) -> bool:
-        """Asked before every batch (by the run's ``train_ch6`` hook): True once a control moved."""
-        self.batches += 1
-        return self.cancel.is_set()
-
 
 class _NotingLogSlider(widgets.FloatLogSlider):
     """A FloatLogSlider that hands every value set on it to ``on_value(asked, given)``, ``given``
@@ -544,7 +328,7 @@ class TrainingPanel(SavedPicture):
         self._note_lr(start_at["lr"], self.lr.value)  # a starting value included
         self.result = widgets.HTML("Move a control to train.")
         # shown at its own size (PICTURE_PX), never stretched; narrower output areas scale it down
-        self.curves = widgets.Image(format="png", value=draw_runs([], None),
+        self.curves = widgets.Image(format="png", value=draw_runs([]),
                                     layout={"width": f"{PICTURE_PX[0]}px", "max_width": "100%",
                                             "height": "auto"})
         self.table = widgets.HTML()
@@ -623,7 +407,7 @@ class TrainingPanel(SavedPicture):
     def retrain(self) -> None:
         """Train the current setting (cancelling a run in progress); in the background unless
         the panel was made with ``background=False``."""
-        job = _Job(self.settings)
+        job = Job(self.settings)
         with self._lock:
             self._ticket += 1
             ticket = self._ticket
@@ -653,7 +437,7 @@ class TrainingPanel(SavedPicture):
     def clear(self) -> None:
         """Forget the finished runs: the plot and the table start empty (numbering goes on)."""
         self.runs = []
-        self.curves.value = draw_runs([], None)
+        self.curves.value = draw_runs([])
         self.table.value = ""
         self._set_result("Runs cleared. Move a control, or press \"run again\", to train.")
 
@@ -668,8 +452,7 @@ class TrainingPanel(SavedPicture):
 
     def snapshot(self) -> bytes:
         """A PNG of the curves of the runs shown (the newest bold), as the panel showed them."""
-        shown = self.runs[-RUNS_SHOWN:]
-        return draw_runs(shown[:-1], shown[-1] if shown else None)
+        return draw_runs(run_curves(self.runs[-RUNS_SHOWN:]))
 
     def summary(self) -> str:
         """The runs shown, as a text table."""
@@ -714,7 +497,7 @@ class TrainingPanel(SavedPicture):
                 raise TimeoutError(f"The panel was still training after {timeout} s.")
             alive[0].join(left)
 
-    def _work(self, ticket: int, job: _Job) -> None:
+    def _work(self, ticket: int, job: Job) -> None:
         if self.background and self.threads:
             use_threads_here(self.threads)  # this worker thread's own count
         if self.background and self.debounce:
@@ -731,7 +514,7 @@ class TrainingPanel(SavedPicture):
                     if self._job is job:
                         self._job = None
 
-    def _train(self, job: _Job) -> None:
+    def _train(self, job: Job) -> None:
         s, started = job.settings, time.perf_counter()
         run = PanelRun(self._count + 1, s, History(), held_out=self.held_out.num_examples)
         self.error, runs, picture = None, self.runs, None  # clear() puts a new list in self.runs
@@ -757,13 +540,13 @@ class TrainingPanel(SavedPicture):
         self._count += 1
         self.runs.append(run)
         if picture is not None and run.history.status == "completed" and self.runs is runs:
-            self.curves.value = picture.png()  # its last frame is the whole picture, at a tenth of the cost
+            self.curves.value = picture.png(*_curves(run))  # its last frame is the whole picture, at a tenth of the cost
         else:  # a diverged or failed run's marks, or the runs left after a clear() meanwhile
             self.curves.value = self.snapshot()
         self.table.value = runs_table_html(self.runs[-RUNS_SHOWN:])
         self._set_result(run.result())
 
-    def _train_run(self, job: _Job, run: PanelRun, shown: list[PanelRun]) -> LivePicture:
+    def _train_run(self, job: Job, run: PanelRun, shown: list[PanelRun]) -> LivePicture:
         """Train ``run``'s setting from generators of its own, drawing the curves (over the
         ``shown`` runs) as it goes; return the live picture."""
         s, n_train = job.settings, self.train_iter.num_examples
@@ -774,8 +557,8 @@ class TrainingPanel(SavedPicture):
         net = fresh_lenet(torch.Generator().manual_seed(self.seed), xavier=s["init"] == "xavier",
                           activation=s["activation"], pool=s["pool"], in_channels=X.shape[1],
                           image_size=X.shape[-1])
-        picture = LivePicture(shown, run, budget)
-        drawing = LiveDrawing(picture.png, self._show_curves, self.redraw_every)
+        picture = LivePicture(run_curves([*shown, run]), budget)
+        drawing = RedrawThread(lambda: picture.png(*_curves(run)), self._show_curves, self.redraw_every)
         drawing.request()  # the new run's label appears at once
         optimizer = FUSED[s["optimizer"]] if self.device.type == "cpu" else s["optimizer"]  # fused: quicker steps
 
