@@ -16,11 +16,13 @@ from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive_fields import layer_shape, receptive_field
 from lenet_utils.sources import find_data
 from lenet_utils.weights import load_lenet5, prepare
-from lenet_utils.widgets import draw
-from lenet_utils.widgets.draw import (ACT_RANGE, BAR_TRACK_PX, EXAMPLE_STROKES, GRIDS, INK_RANGE,
-                                      LAYOUT, LAYOUT_SIZE, LOG_FLOOR, MAX_OFF_CENTRE, SCALED_INK_RANGE, STRIPS,
-                                      VIEWS, DrawDigit, bar_length, bars_html, bars_picture, colour_legend,
-                                      digit_statistics, input_view, measure_typical_ranges, percent)
+from lenet_utils.widgets import draw, probability_bars, sheets
+from lenet_utils.widgets.digit_statistics import (INK_RANGE, MAX_OFF_CENTRE, SCALED_INK_RANGE, digit_statistics,
+                                                  measure_typical_ranges)
+from lenet_utils.widgets.draw import (ACT_RANGE, EXAMPLE_STROKES, GRIDS, LAYOUT, LAYOUT_SIZE, STRIPS, VIEWS,
+                                      DrawDigit, colour_legend, input_view)
+from lenet_utils.widgets.probability_bars import (BAR_TRACK_PX, LOG_FLOOR, bar_length, bars_html, bars_picture,
+                                                  percent)
 
 SCREEN = (1100, 760)  # the most a widget may take in the notebook's output area (RULES)
 GREEN, BLACK, ORANGE = (0, 200, 0), (0, 0, 0), (255, 140, 0)
@@ -395,8 +397,8 @@ def test_probability_bars_are_on_a_log_scale_with_percentages():
     assert widths[1] >= 0.2 * BAR_TRACK_PX and widths[2] == 0  # 0.1% still shows a bar; 1e-6 none
     picture = np.array(bars_picture(close, 0)).astype(int)  # the picture draws the same lengths
     for digit in (0, 1):
-        y = draw.BARS_TITLE_PX + digit * draw.BAR_ROW_PX + 10
-        row = picture[y, draw.BAR_X:draw.BAR_X + BAR_TRACK_PX]
+        y = probability_bars.BARS_TITLE_PX + digit * probability_bars.BAR_ROW_PX + 10
+        row = picture[y, probability_bars.BAR_X:probability_bars.BAR_X + BAR_TRACK_PX]
         assert (np.abs(row - 232).sum(axis=1) > 30).sum() == round(BAR_TRACK_PX * bar_length(close[digit]))
 
 
@@ -433,7 +435,7 @@ def test_the_picture_shows_the_widget_as_laid_out(widget):
 def test_the_picture_uses_no_font_under_12_px(widget, monkeypatch):
     sizes, load = [], ImageFont.load_default
     monkeypatch.setattr(ImageFont, "load_default", lambda size=None: sizes.append(size) or load(size=size))
-    draw._font.cache_clear()
+    sheets.font.cache_clear()
     colour_legend.cache_clear()
     for view in VIEWS.values():
         view.__dict__.pop("_background", None)

@@ -5,12 +5,12 @@
 
 Three columns that fit a notebook's output area (:data:`LAYOUT_SIZE`, within 1,100 x 760 px): the drawing
 canvas and its buttons, the 32x32 view the net sees and a line on the selected unit; the verdict,
-the ten probabilities on a log scale and the colour legend; the maps of C1, S2, C3 and S4 (each map
+the ten probabilities on a log scale (:mod:`~lenet_utils.widgets.probability_bars`) and the colour legend; the maps of C1, S2, C3 and S4 (each map
 numbered) and C5 and F6 as strips of bars, one per unit. Colours: red > 0, white 0, blue < 0, on the
 scaled tanh's fixed range +-A.
 
 After each stroke the drawing is preprocessed the MNIST way and read by the net, and its ink is
-compared with MNIST's training digits (:func:`digit_statistics`, :func:`unlike_reason`): a drawing
+compared with MNIST's training digits (:mod:`~lenet_utils.widgets.digit_statistics`): a drawing
 with less or more ink than all but 0.5% of them, cut off by the canvas edge, or that cannot be centred reads
 "unlike the digits LeNet-5 learned from" instead of a confident answer. Click a unit of a map or a
 strip: it gets a frame and its receptive field lights up on the 32x32 view; for a C3 unit the S2
@@ -35,15 +35,16 @@ from PIL import Image, ImageDraw, ImageFont
 from ..checks import whole_number
 from ..features import capture_feature_maps
 from ..models import LeNet5, ScaledTanh
-from ..preprocess import FIELD, PAD, ink_map, is_blank, mnist_style
+from ..preprocess import is_blank, mnist_style
 from ..receptive_fields import Box, c3_inputs, layer_shape, receptive_field
 from ..weights import load_lenet5, prepare
+from .digit_statistics import digit_statistics, unlike_reason
+from .probability_bars import BARS_PX, bars_html, bars_picture, percent
 from .saved_picture import SavedPicture, png_bytes
+from .sheets import LABEL_FONT, TEXT_FONT, TEXT_RGB, TITLE_FONT, font, new_sheet
 
-__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "INK_RANGE", "SCALED_INK_RANGE",
-           "MAX_OFF_CENTRE", "digit_statistics", "measure_typical_ranges", "unlike_reason", "Grid", "Strip",
-           "GRIDS", "STRIPS", "VIEWS", "TITLES", "CAPTURED", "LOG_FLOOR", "bar_length", "percent", "bars_html",
-           "bars_picture", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "DrawDigit"]
+__all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "Grid", "Strip", "GRIDS", "STRIPS",
+           "VIEWS", "TITLES", "CAPTURED", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "DrawDigit"]
 
 CANVAS_SIZE = 280  #: the drawing canvas, in pixels (10x MNIST's 28)
 LINE_WIDTH = 22    #: pen width on the canvas: about 2 pixels of MNIST's 28x28 after scaling
@@ -59,87 +60,13 @@ EXAMPLE_STROKES = {
 ACT_RANGE = ScaledTanh().A  # LeNet-5's scaled tanh lies in +-A: the fixed colour range of every map
 
 
-# ---------------------------------------------------------------- how MNIST-like a drawing is
-
-#: The percentiles of MNIST's training digits that bound "like them": the rarest 0.5% on each side fall outside.
-TAILS = (0.5, 99.5)
-#: Measured by ``measure_typical_ranges(load_tensors("MNIST")[0])`` on MNIST's 60,000 training digits
-#: (tests/test_draw.py recomputes them on the full set where it is available, and checks them on the
-#: bundled sample): the share of the field covered by ink, before and after the drawing is scaled into
-#: MNIST's 28x28 field (the 0.5th and 99.5th percentiles), and the largest distance (pixels) of a
-#: digit's centre of mass from the field's centre.
-INK_RANGE = (0.0449, 0.2598)
-SCALED_INK_RANGE = (0.0449, 0.2598)
-MAX_OFF_CENTRE = 0.9166
-
-
-def digit_statistics(drawing: "np.ndarray | torch.Tensor", image: "torch.Tensor | None" = None) -> dict:
-    """Simple statistics of a drawing (any size, ink as :func:`~lenet_utils.preprocess.ink_map`
-    reads it) and of ``image``, its :func:`~lenet_utils.preprocess.mnist_style` (made if not given):
-
-    - ``ink``: the share of the drawing's area covered by ink (its mean ink, 0-1); the 280x280
-      canvas is MNIST's 28x28 field at 10x, drawn with a pen about as wide as MNIST's strokes;
-    - ``scaled_ink``: that share in the 28x28 field once the ink is scaled into its 20x20 box;
-    - ``off_centre``: the distance (pixels) of the ink's centre of mass from the field's centre;
-    - ``edge_ink``: the most ink on the drawing's outermost pixels (0: nothing touches the edge).
-
-        digit_statistics(np.eye(28) * 255)["ink"]   # 28 of 784 pixels: 0.0357
-    """
-    ink = ink_map(drawing)
-    image = mnist_style(drawing) if image is None else image
-    field = image[0, PAD:PAD + FIELD, PAD:PAD + FIELD]
-    mass = field.sum()
-    if mass <= 0:
-        raise ValueError("the drawing holds no ink: draw something before asking how MNIST-like it is.")
-    position = torch.arange(FIELD, dtype=torch.float32)
-    centre = (FIELD - 1) / 2
-    row, col = (field.sum(dim=1) @ position) / mass, (field.sum(dim=0) @ position) / mass
-    edge = torch.cat([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    return {"ink": ink.mean().item(), "scaled_ink": field.mean().item(),
-            "off_centre": math.hypot(row.item() - centre, col.item() - centre), "edge_ink": edge.max().item()}
-
-
-def measure_typical_ranges(images: torch.Tensor) -> dict:
-    """:data:`INK_RANGE`, :data:`SCALED_INK_RANGE` and :data:`MAX_OFF_CENTRE` measured on ``images``
-    (N x 28 x 28, MNIST's digits), rounded to 4 decimals as the constants are stored.
-
-        measure_typical_ranges(load_tensors("MNIST")[0])   # how the constants were made (20 s)
-    """
-    stats = [digit_statistics(image) for image in np.asarray(images)]
-    values = {name: np.array([s[name] for s in stats]) for name in ("ink", "scaled_ink", "off_centre")}
-    spread = lambda name: tuple(round(float(v), 4) for v in np.percentile(values[name], TAILS))  # noqa: E731
-    return {"INK_RANGE": spread("ink"), "SCALED_INK_RANGE": spread("scaled_ink"),
-            "MAX_OFF_CENTRE": round(float(values["off_centre"].max()), 4)}
-
-
-def unlike_reason(stats: dict) -> "str | None":
-    """Why a drawing with these :func:`digit_statistics` is unlike MNIST's training digits (the
-    first reason that applies), or None when it is like them.
-
-        unlike_reason(digit_statistics(one_dot))   # 'too little ink'
-    """
-    checks = ((stats["ink"] < INK_RANGE[0], "too little ink"),
-              (stats["ink"] > INK_RANGE[1], "too much ink"),
-              (stats["edge_ink"] > 0, "cut off by the canvas edge"),
-              (stats["off_centre"] > MAX_OFF_CENTRE, "off-centre: it cannot be centred"),
-              (stats["scaled_ink"] > SCALED_INK_RANGE[1], "strokes too thick for its size"),
-              (stats["scaled_ink"] < SCALED_INK_RANGE[0], "strokes too thin for its size"))
-    return next((reason for failed, reason in checks if failed), None)
-
-
 # ---------------------------------------------------------------- pictures of the layers
 
-TEXT_RGB, WARN_RGB = (40, 40, 40), (170, 60, 0)
+WARN_RGB = (170, 60, 0)
 EMPTY_RGB = (215, 215, 215)   # a map before anything is drawn
 FED_FRAME = (((255, 140, 0), 3),)                  # around the S2 maps a selected C3 unit reads
 SELECTION_FRAME = (((0, 200, 0), 2), ((0, 0, 0), 1))  # around the selected unit: green, then black
-TITLE_FONT, TEXT_FONT, LABEL_FONT = 14, 13, 12     # font sizes (px) of titles, text, numbers
 MARGIN_PX, TITLE_PX, LABEL_PX, GAP_PX = 4, 20, 16, 14
-
-
-@cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
 
 
 def _diverging(v: np.ndarray) -> np.ndarray:
@@ -159,11 +86,6 @@ def _frame(out: np.ndarray, top: int, left: int, bottom: int, right: int, rings:
                                    ((top, bottom), (right, r))):
             out[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width), :3] = colour
         top, left, bottom, right = t, l, b, r
-
-
-def _sheet(height: int, width: int) -> tuple:
-    sheet = Image.new("RGB", (width, height), "white")
-    return sheet, ImageDraw.Draw(sheet)
 
 
 def _rgba(sheet: Image.Image) -> np.ndarray:
@@ -223,10 +145,10 @@ class Grid:
     @cached_property
     def _background(self) -> np.ndarray:
         """The sheet with the title and the maps' numbers, drawn once."""
-        sheet, pen = _sheet(*self.pixels)
-        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=_font(TITLE_FONT))
+        sheet, pen = new_sheet(*self.pixels)
+        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=font(TITLE_FONT))
         for channel in range(layer_shape(self.layer)[0]):
-            pen.text(self.label_anchor(channel), str(channel), fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="ls")
+            pen.text(self.label_anchor(channel), str(channel), fill=TEXT_RGB, font=font(LABEL_FONT), anchor="ls")
         return _rgba(sheet)
 
     def render(self, maps: "torch.Tensor | None", selected: "tuple | None" = None,
@@ -250,9 +172,9 @@ class Grid:
                    SELECTION_FRAME)
             sheet = Image.fromarray(out)
             pen, anchor = ImageDraw.Draw(sheet), self.label_anchor(channel)
-            x0, y0, x1, _ = pen.textbbox(anchor, str(channel), font=_font(LABEL_FONT), anchor="ls")
+            x0, y0, x1, _ = pen.textbbox(anchor, str(channel), font=font(LABEL_FONT), anchor="ls")
             pen.rectangle([x0 - 2, y0 - 1, x1 + 1, anchor[1] + 1], fill=(0, 0, 0, 255))
-            pen.text(anchor, str(channel), fill=(255, 255, 255, 255), font=_font(LABEL_FONT), anchor="ls")
+            pen.text(anchor, str(channel), fill=(255, 255, 255, 255), font=font(LABEL_FONT), anchor="ls")
             out = np.array(sheet)
         return out
 
@@ -294,19 +216,19 @@ class Strip:
     @cached_property
     def _background(self) -> np.ndarray:
         """The sheet with the title, the value axis and the unit numbers, drawn once."""
-        sheet, pen = _sheet(*self.pixels)
-        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=_font(TITLE_FONT))
+        sheet, pen = new_sheet(*self.pixels)
+        pen.text((MARGIN_PX, 2), TITLES[self.layer], fill=TEXT_RGB, font=font(TITLE_FONT))
         zero, right = TITLE_PX + PLOT_PX // 2, AXIS_PX + self.units * self.bar
         pen.line([(AXIS_PX, zero), (right, zero)], fill=(170, 170, 170))
         pen.line([(AXIS_PX - 1, TITLE_PX), (AXIS_PX - 1, TITLE_PX + PLOT_PX)], fill=(170, 170, 170))
         for y, value in ((TITLE_PX + 5, f"{ACT_RANGE:+.1f}"), (zero, "0"),
                          (TITLE_PX + PLOT_PX - 5, f"{-ACT_RANGE:+.1f}")):
-            pen.text((AXIS_PX - 4, y), value, fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="rm")
+            pen.text((AXIS_PX - 4, y), value, fill=TEXT_RGB, font=font(LABEL_FONT), anchor="rm")
         for unit in range(0, self.units, 10):
             x = AXIS_PX + unit * self.bar + self.bar // 2
             pen.line([(x, TITLE_PX + PLOT_PX), (x, TITLE_PX + PLOT_PX + 3)], fill=TEXT_RGB)
             if unit % 20 == 0:
-                pen.text((x, TITLE_PX + PLOT_PX + 4), str(unit), fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="mt")
+                pen.text((x, TITLE_PX + PLOT_PX + 4), str(unit), fill=TEXT_RGB, font=font(LABEL_FONT), anchor="mt")
         return _rgba(sheet)
 
     def render(self, values: "torch.Tensor | None", selected: "tuple | None" = None) -> np.ndarray:
@@ -355,82 +277,15 @@ LEGEND_PX = (250, 56)  # (width, height)
 def colour_legend() -> Image.Image:
     """The colour bar of every map and strip: blue -A, white 0, red +A, with those numbers."""
     width, height = LEGEND_PX
-    sheet, pen = _sheet(height, width)
+    sheet, pen = new_sheet(height, width)
     pen.text((0, 0), f"Colour: activation, range \u00b1A = \u00b1{ACT_RANGE:.4g}", fill=TEXT_RGB,
-             font=_font(LABEL_FONT))
+             font=font(LABEL_FONT))
     left, right = 20, width - 20
     colours = _diverging(np.linspace(-ACT_RANGE, ACT_RANGE, right - left))
     sheet.paste(Image.fromarray(np.repeat(colours[None], 14, axis=0)), (left, 20))
     pen.rectangle([left - 1, 19, right, 34], outline=(120, 120, 120))
     for x, text in ((left, f"{-ACT_RANGE:+.2f}"), ((left + right) // 2, "0"), (right, f"{ACT_RANGE:+.2f}")):
-        pen.text((x, 38), text, fill=TEXT_RGB, font=_font(LABEL_FONT), anchor="mt")
-    return sheet
-
-
-# ---------------------------------------------------------------- the ten probabilities
-
-LOG_FLOOR = 1e-4   #: the probability at which a bar is empty (the bars are on a log scale up to 1)
-LOG_TICKS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-BAR_X, BAR_TRACK_PX, BAR_ROW_PX, BARS_TITLE_PX = 18, 160, 20, 20
-WIN_RGB, BAR_RGB, DOUBT_RGB, TRACK_RGB = (217, 83, 79), (91, 141, 239), (160, 160, 160), (232, 232, 232)
-BARS_PX = (250, BARS_TITLE_PX + 10 * BAR_ROW_PX + 20)  # (width, height)
-
-
-def bar_length(p: float) -> float:
-    """The share of its track a probability's bar fills, on a log scale: LOG_FLOOR or less empty,
-    1 full. ``bar_length(0.01)`` is 0.5, so a digit at 1% still shows a half-long bar."""
-    return 0.0 if p <= LOG_FLOOR else min(1.0, 1 - math.log10(p) / math.log10(LOG_FLOOR))
-
-
-def percent(p: float) -> str:
-    """A probability as a percentage that rounds no doubt away: ``percent(0.99996)`` is '>99.99%'."""
-    if p < LOG_FLOOR:
-        return f"<{100 * LOG_FLOOR:g}%"
-    return f">{100 * (1 - LOG_FLOOR):.2f}%" if p > 1 - LOG_FLOOR else f"{100 * p:.2f}%"
-
-
-def _bar_colour(digit: int, winner: "int | None", doubt: bool) -> tuple:
-    return DOUBT_RGB if doubt else WIN_RGB if digit == winner else BAR_RGB
-
-
-def bars_html(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> str:
-    """The ten probabilities as HTML bars on a log scale (``bar_length``) with their percentages;
-    ``winner``'s bar red, all grey when ``doubt``; empty bars when ``probabilities`` is None."""
-    rows = [f"<div style='height:{BARS_TITLE_PX}px;white-space:nowrap'>"
-            "Probability of each digit (log scale)</div>"]
-    for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
-        colour = "#%02x%02x%02x" % _bar_colour(digit, winner, doubt)
-        rows.append(
-            f"<div class='lenet-bar' data-digit='{digit}' data-p='{p:.4f}' style='display:flex;align-items:"
-            f"center;height:{BAR_ROW_PX}px;font-family:monospace'><span style='width:{BAR_X}px'>{digit}</span>"
-            f"<div style='background:#e8e8e8;width:{BAR_TRACK_PX}px;height:12px'><div style='height:12px;"
-            f"width:{round(BAR_TRACK_PX * bar_length(p))}px;background:{colour}'></div></div>"
-            f"<span style='margin-left:6px'>{percent(p) if probabilities is not None else ''}</span></div>")
-    ticks = "".join(f"<span style='position:absolute;left:{round(BAR_TRACK_PX * bar_length(t))}px;"
-                    f"transform:translateX(-50%)'>{100 * t:g}%</span>" for t in LOG_TICKS)
-    rows.append(f"<div style='position:relative;height:16px;margin-left:{BAR_X}px;font-size:11px;"
-                f"color:#555'>{ticks}</div>")
-    return f"<div style='font-size:13px;line-height:{BAR_ROW_PX}px'>{''.join(rows)}</div>"
-
-
-def bars_picture(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> Image.Image:
-    """The same bars as :func:`bars_html`, as a picture."""
-    sheet, pen = _sheet(BARS_PX[1], BARS_PX[0])
-    pen.text((0, 2), "Probability of each digit (log scale)", fill=TEXT_RGB, font=_font(TEXT_FONT))
-    for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
-        y = BARS_TITLE_PX + digit * BAR_ROW_PX
-        pen.text((0, y + BAR_ROW_PX // 2), str(digit), fill=TEXT_RGB, font=_font(TEXT_FONT), anchor="lm")
-        pen.rectangle([BAR_X, y + 4, BAR_X + BAR_TRACK_PX - 1, y + 15], fill=TRACK_RGB)
-        length = round(BAR_TRACK_PX * bar_length(p))
-        if length:
-            pen.rectangle([BAR_X, y + 4, BAR_X + length - 1, y + 15], fill=_bar_colour(digit, winner, doubt))
-        if probabilities is not None:
-            pen.text((BAR_X + BAR_TRACK_PX + 6, y + BAR_ROW_PX // 2), percent(p), fill=TEXT_RGB,
-                     font=_font(TEXT_FONT), anchor="lm")
-    y = BARS_TITLE_PX + 10 * BAR_ROW_PX + 2
-    for t in LOG_TICKS:
-        pen.text((BAR_X + round(BAR_TRACK_PX * bar_length(t)), y), f"{100 * t:g}%", fill=(85, 85, 85),
-                 font=_font(LABEL_FONT), anchor="mt")
+        pen.text((x, 38), text, fill=TEXT_RGB, font=font(LABEL_FONT), anchor="mt")
     return sheet
 
 
@@ -739,7 +594,7 @@ class DrawDigit(SavedPicture):
 
     def picture(self) -> Image.Image:
         """The widget as one picture, laid out as :data:`LAYOUT` (each element at its place)."""
-        sheet, pen = _sheet(LAYOUT_SIZE[1], LAYOUT_SIZE[0])
+        sheet, pen = new_sheet(LAYOUT_SIZE[1], LAYOUT_SIZE[0])
 
         def at(name: str) -> tuple:
             return LAYOUT[name][:2]
@@ -748,17 +603,17 @@ class DrawDigit(SavedPicture):
         pen.rectangle([x, y, x + CANVAS_SIZE + 1, y + CANVAS_SIZE + 1], outline=(153, 153, 153))
         sheet.paste(Image.eval(self._ink, lambda v: 255 - v), (x + 1, y + 1))
         x, y = at("seen_title")
-        pen.text((x, y + 2), "What LeNet-5 sees (32x32)", fill=TEXT_RGB, font=_font(TITLE_FONT))
+        pen.text((x, y + 2), "What LeNet-5 sees (32x32)", fill=TEXT_RGB, font=font(TITLE_FONT))
         seen = Image.fromarray(input_view(self.image, self.highlight)[..., :3])
         sheet.paste(seen.resize((32 * SEEN_SCALE, 32 * SEEN_SCALE), Image.NEAREST), at("seen"))
         x, y = at("info")
-        for line in _wrap(self.describe_selection(), _font(TEXT_FONT), LEFT_W):
-            pen.text((x, y), line, fill=TEXT_RGB, font=_font(TEXT_FONT))
+        for line in _wrap(self.describe_selection(), font(TEXT_FONT), LEFT_W):
+            pen.text((x, y), line, fill=TEXT_RGB, font=font(TEXT_FONT))
             y += 18
         x, y = at("verdict")
         for text, size, colour in self.verdict_lines():
-            for line in _wrap(text, _font(size), MIDDLE_W):
-                pen.text((x, y), line, fill=colour, font=_font(size))
+            for line in _wrap(text, font(size), MIDDLE_W):
+                pen.text((x, y), line, fill=colour, font=font(size))
                 y += round(size * 1.25)
         sheet.paste(bars_picture(self.probabilities, self.prediction, doubt=self.unlike is not None), at("bars"))
         sheet.paste(colour_legend(), at("legend"))
