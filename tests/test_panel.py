@@ -77,6 +77,7 @@ def test_the_starting_setting_trains_with_a_test_score_at_every_point(panel, dat
     assert panel.curves.value[:4] == PNG and "<td" in panel.table.value
 
 
+@pytest.mark.slow  # 61 s on the shared 2-core machine
 def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
     calls, nets = [], []
     real, real_net = panel_module.train_ch6, panel_module.fresh_lenet
