@@ -27,7 +27,7 @@ import torchvision
 
 from lenet_utils import data
 from lenet_utils.device import check_device, describe
-from lenet_utils.models import lenet_d2l
+from lenet_utils.lenet import lenet_d2l
 from lenet_utils.sources import find_data
 from lenet_utils.textbook import train_ch6_textbook
 from lenet_utils.train import train_ch6

@@ -38,7 +38,7 @@ def _dense_vs_conv(answer: object) -> Verdict:
 
 def _mlp2_parameters(answer: object) -> Verdict:
     from .models import mlp, small_cnn
-    from .shapes import count_parameters, linear_params
+    from .parameters import count_parameters, linear_params
 
     layers = [(28 * 28, 256), (256, 128), (128, 10)]  # the question's mlp2: 784 -> 256 -> 128 -> 10
     right = sum(linear_params(n, m) for n, m in layers)
@@ -82,7 +82,8 @@ def _same_padding(answer: object) -> Verdict:
 
 
 def _photo_dense_inputs(answer: object) -> Verdict:
-    from .shapes import conv_out, linear_params, pool_out
+    from .parameters import linear_params
+    from .shapes import conv_out, pool_out
 
     def flattened(width: int, padding: int) -> tuple[int, int]:  # (map side after pool2, fc1 inputs)
         side = pool_out(conv_out(width, 5, P=padding), 2, allow_floor=True)
@@ -122,7 +123,7 @@ def _stride3_padding(answer: object) -> Verdict:
 
 
 def _c3_three_inputs(answer: object) -> Verdict:
-    from .models import PartialConv2d
+    from .lenet import PartialConv2d
 
     mask = torch.zeros(16, 6, dtype=torch.bool)
     for o in range(16):  # every C3 map reads three neighbouring S2 maps
@@ -158,7 +159,7 @@ def _s4_field(answer: object) -> Verdict:
 
 
 def _c5_larger_input(answer: object) -> Verdict:
-    from .models import LeNet5
+    from .lenet import LeNet5
 
     up_to_c5 = []
     for name, layer in LeNet5().named_children():
@@ -330,7 +331,7 @@ def _largest_gain_last_seed(answer: object, *, result: object) -> Verdict:
 
 def _batch_norm_parameters(answer: object) -> Verdict:
     from .models import make_lenet
-    from .shapes import count_parameters
+    from .parameters import count_parameters
 
     wide = {"activation": "relu", "channels": (16, 32), "kernel_size": 3, "hidden": (256, 128)}
     with_norm = make_lenet(batch_norm=True, **wide)

@@ -15,7 +15,7 @@ import torch
 from .data import TensorLoader, load_data
 from .device import check_device
 from .history import History
-from .models import LeNet5
+from .lenet import LeNet5
 from .train import train_ch6
 
 __all__ = ["PAPER_TEST_ERROR", "paper_input_scale", "paper_scaled", "paper_lr_factor", "train_lenet5_paper",

@@ -10,7 +10,7 @@ only the S2 maps its row of the connection table (``models.C3_TABLE``) names.
 from dataclasses import dataclass
 from numbers import Integral
 
-from .models import C3_TABLE
+from .lenet import C3_TABLE
 
 __all__ = ["INPUT_SIZE", "LAYERS", "Box", "layer_shape", "receptive_field", "c3_inputs"]
 

@@ -1,15 +1,21 @@
-"""Plain-text tables: the one ``format_table`` every module and chapter prints with."""
+"""Plain-text tables: the one ``format_table`` every module and chapter prints with, and
+``shape_text``, a tensor shape as a table shows it."""
 
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "shape_text"]
 
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 or not math.isfinite(value) else f"{value:,.0f}"
     return str(value)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A tensor shape as it reads in a table: ``shape_text((6, 1, 5, 5))`` is ``'6×1×5×5'``."""
+    return "×".join(str(s) for s in shape)
 
 
 def format_table(headers: Sequence, rows: Sequence, align: str | None = None) -> str:

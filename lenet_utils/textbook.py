@@ -5,7 +5,7 @@ same signature; chapter 4 and ``benchmarks/bench_train.py`` compare the two.
 Changes from the book, each small: ``train_ch6_textbook`` returns its final figures as a dict
 (the book only prints them); ``max(num_batches // 5, 1)`` keeps a set of fewer than 5 batches from
 dividing by zero; ``animator.finish()`` draws the last state (this Animator redraws at most every
-0.3 s). ``size`` is the alias that d2l's English edition uses (``d2l.size(y)``).
+0.3 s).
 """
 
 import time
@@ -15,12 +15,7 @@ from torch import nn
 
 from .plot import Animator
 
-__all__ = ["Accumulator", "Timer", "accuracy", "size", "evaluate_accuracy_gpu", "train_ch6_textbook"]
-
-
-def size(x: torch.Tensor) -> int:
-    """d2l's ``size``: the number of elements of a tensor (``x.numel()``)."""
-    return x.numel()
+__all__ = ["Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu", "train_ch6_textbook"]
 
 
 class Accumulator:

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from lenet_utils.pictures import architecture_figure  # noqa: E402
-from lenet_utils.models import LeNet5  # noqa: E402
+from lenet_utils.lenet import LeNet5  # noqa: E402
 from lenet_utils.widgets.stepper import sample_digit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "images" / "lenet5_architecture.png"

@@ -23,7 +23,7 @@ import torch
 
 from lenet_utils.data import SAMPLE_DIR, TensorLoader, load_data, load_tensors, to_float_images
 from lenet_utils.quick_mode import is_quick
-from lenet_utils.models import LeNet5
+from lenet_utils.lenet import LeNet5
 from lenet_utils.train import train_ch6
 from lenet_utils.weights import RECIPE_PATH, WEIGHTS_PATH, prepare
 

@@ -20,7 +20,7 @@ import torch
 
 from lab import (artifact, chromium, lab_server, new_page, open_notebook, require_browser, run_all,
                  shutdown_kernel)
-from lenet_utils.models import LeNet5
+from lenet_utils.lenet import LeNet5
 from lenet_utils.weights import load_lenet5, prepare
 from lenet_utils.widgets.stepper import conv_step, sample_digit
 

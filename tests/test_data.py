@@ -628,7 +628,7 @@ def test_a_2d_idx_image_file_is_named_as_such(isolated):
 
 
 def test_a_uint8_batch_gets_the_courses_message_not_torchs(isolated):
-    from lenet_utils.models import lenet_d2l
+    from lenet_utils.lenet import lenet_d2l
 
     images, _ = data.load_tensors("mnist", train=False, root=sources.SAMPLE_DIR, verbose=False)
     for batch in (images[:8].unsqueeze(1), images[:8]):

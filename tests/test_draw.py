@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from lenet_utils.data import SAMPLE_DIR, load_tensors
-from lenet_utils.models import C3_TABLE
+from lenet_utils.lenet import C3_TABLE
 from lenet_utils.preprocess import mnist_style
 from lenet_utils.receptive_fields import layer_shape, receptive_field
 from lenet_utils.sources import find_data

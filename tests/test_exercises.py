@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from lenet_utils.data import TensorLoader
 from lenet_utils.exercises import EXERCISES, check
-from lenet_utils.models import c3_connection_mask
+from lenet_utils.lenet import c3_connection_mask
 
 
 def evaluate_loss(net, data_iter):

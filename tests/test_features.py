@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lenet_utils.features import capture_feature_maps
-from lenet_utils.models import LeNet5
+from lenet_utils.lenet import LeNet5
 
 
 def test_capture_feature_maps_matches_the_forward_pass():

@@ -12,9 +12,9 @@ matplotlib.use("Agg")
 
 from lenet_utils.data import SAMPLE_DIR, load_data  # noqa: E402
 from lenet_utils.history import History  # noqa: E402
-from lenet_utils.ladder import (  # noqa: E402
-    LadderResult, LadderRun, Rung, epochs_to_target, ladder, run_ladder,
-)
+from lenet_utils.ladder import run_ladder  # noqa: E402
+from lenet_utils.ladder_results import LadderResult, LadderRun, epochs_to_target  # noqa: E402
+from lenet_utils.rungs import Rung, ladder  # noqa: E402
 from lenet_utils.plot import plot_ladder  # noqa: E402
 
 RECIPE = ("activation", "pool", "batch_norm", "dropout", "augment", "optimizer", "weight_decay")

@@ -8,10 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from lenet_utils.models import (C3_TABLE, DIGIT_CODES, DIGIT_GLYPHS, LeNet5, PartialConv2d, RBFOutput,
-                                ScaledTanh, Subsampling, c3_connection_mask, lenet_cifar10, lenet_d2l,
-                                lenet_modern, lenet_relu_avg, make_lenet, mlp, small_cnn)
-from lenet_utils.shapes import ShapeError, conv_params, count_parameters, linear_params, parameter_table, trace
+from lenet_utils.lenet import (C3_TABLE, DIGIT_CODES, DIGIT_GLYPHS, LeNet5, PartialConv2d, RBFOutput, ScaledTanh,
+                               Subsampling, c3_connection_mask, lenet_d2l)
+from lenet_utils.lenet_variants import lenet_cifar10, lenet_modern, lenet_relu_avg
+from lenet_utils.models import make_lenet, mlp, small_cnn
+from lenet_utils.parameters import conv_params, count_parameters, linear_params, parameter_table
+from lenet_utils.shapes import ShapeError, trace
 
 
 def test_lenet5_parameter_table_is_the_papers():

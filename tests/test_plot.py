@@ -19,7 +19,8 @@ from lenet_utils.data import D2L_WORKERS, SAMPLE_DIR, textbook_loaders
 from lenet_utils.plot import Animator
 from lenet_utils.history import History
 from lenet_utils.features import capture_feature_maps
-from lenet_utils.models import LeNet5, c3_connection_mask, make_lenet
+from lenet_utils.lenet import LeNet5, c3_connection_mask
+from lenet_utils.models import make_lenet
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lenet_utils.models import C3_TABLE, LeNet5
+from lenet_utils.lenet import C3_TABLE, LeNet5
 from lenet_utils.receptive_fields import LAYERS, Box, c3_inputs, layer_shape, receptive_field
 
 

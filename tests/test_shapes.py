@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from lenet_utils.models import LeNet5, lenet_cifar10, lenet_d2l, lenet_modern, make_lenet, mlp, small_cnn
-from lenet_utils.shapes import (ShapeError, conv_out, conv_params, count_parameters, linear_params,
-                                parameter_table, pool_out, trace)
+from lenet_utils.lenet import LeNet5, lenet_d2l
+from lenet_utils.lenet_variants import lenet_cifar10, lenet_modern
+from lenet_utils.models import make_lenet, mlp, small_cnn
+from lenet_utils.parameters import conv_params, count_parameters, linear_params, parameter_table
+from lenet_utils.shapes import ShapeError, conv_out, pool_out, trace
 
 
 @pytest.mark.parametrize("W, F, P, S", [
@@ -68,7 +70,7 @@ def test_parameter_formulas_match_modules():
     assert conv_params(3, 8, 3, bias=False) == count_parameters(nn.Conv2d(3, 8, 3, bias=False))
     assert linear_params(400, 120) == count_parameters(nn.Linear(400, 120)) == 48120
     assert linear_params(84, 10, bias=False) == 840
-    with pytest.raises(ShapeError):
+    with pytest.raises(ValueError, match="in_channels=0 is not valid: it must be a whole number >= 1"):
         conv_params(0, 6, 5)
 
 

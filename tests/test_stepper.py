@@ -12,7 +12,7 @@ from PIL import Image
 import matplotlib
 import numpy as np
 
-from lenet_utils.models import C3_TABLE, LeNet5
+from lenet_utils.lenet import C3_TABLE, LeNet5
 from lenet_utils.weights import INPUT_BACKGROUND, INPUT_INK, prepare
 from lenet_utils.widgets import stepper as stepper_module
 from lenet_utils.widgets.saved_picture import colour_bar, with_colour_bar

@@ -16,11 +16,14 @@ import pytest
 import torch
 
 from lenet_utils import ladder as ladder_module
+from lenet_utils import ladder_results
 from lenet_utils import sources, store
 from lenet_utils.data import SAMPLE_DIR, TensorLoader, load_data
 from lenet_utils.history import History, Point
-from lenet_utils.ladder import LadderResult, ladder, run_ladder
+from lenet_utils.ladder import run_ladder
+from lenet_utils.ladder_results import LadderResult
 from lenet_utils.paper import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
+from lenet_utils.rungs import ladder
 from lenet_utils.sweep import SweepResult, make_grid, run_sweep
 
 
@@ -512,10 +515,10 @@ def test_a_method_redefined_on_a_new_instance_or_a_function_swapped_in_a_dict_tr
 
 
 def test_a_shipped_result_made_by_other_code_trains_here(results, capsys):
-    source = inspect.getsource(ladder_module.epochs_to_target)
-    notebook = run_cell({"Sequence": ladder_module.Sequence}, source)  # a #@save cell, as written
+    source = inspect.getsource(ladder_results.epochs_to_target)
+    notebook = run_cell({"Sequence": ladder_results.Sequence}, source)  # a #@save cell, as written
     run = run_cell(notebook, "run = lambda: epochs_to_target([0.5, 0.9], 0.8)")["run"]
-    store.stored("exp", {}, lambda: ladder_module.epochs_to_target([0.5, 0.9], 0.8), save_json, load_json)
+    store.stored("exp", {}, lambda: ladder_results.epochs_to_target([0.5, 0.9], 0.8), save_json, load_json)
     store.ship(next(results.iterdir()))  # made by the package's function
     shutil.rmtree(results)
     assert store.stored("exp", {}, run, save_json, load_json) == 2

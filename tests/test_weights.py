@@ -7,7 +7,7 @@ import torch
 
 from lenet_utils import weights
 from lenet_utils.data import SAMPLE_DIR, load_tensors, to_float_images
-from lenet_utils.models import LeNet5
+from lenet_utils.lenet import LeNet5
 from lenet_utils.weights import (INPUT_BACKGROUND, INPUT_INK, RECIPE_PATH, WEIGHTS_PATH, load_lenet5,
                                  prepare, recipe)
 
@@ -90,7 +90,7 @@ def _bad_weights(kind: str, folder):
     elif kind == "empty":
         path.write_bytes(b"")
     elif kind == "another net":
-        from lenet_utils.models import lenet_d2l
+        from lenet_utils.lenet import lenet_d2l
         torch.save(lenet_d2l().state_dict(), path)
     elif kind == "not a state dict":
         torch.save(torch.zeros(3), path)

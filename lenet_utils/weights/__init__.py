@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models import LeNet5
+from ..lenet import LeNet5
 from ..paper import paper_input_scale
 
 __all__ = ["WEIGHTS_PATH", "RECIPE_PATH", "INPUT_BACKGROUND", "INPUT_INK", "prepare", "load_lenet5",

@@ -16,7 +16,8 @@ import ipywidgets as widgets
 from PIL import Image, ImageDraw
 
 from ..checks import choice, whole_number
-from ..shapes import ShapeError, conv_out, conv_params, pool_out
+from ..parameters import conv_params
+from ..shapes import ShapeError, conv_out, pool_out
 from .saved_picture import SavedPicture, font, png_bytes, sheet
 
 __all__ = ["ShapeCalculator", "layer_picture"]

@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..checks import whole_number
 from ..features import capture_feature_maps
-from ..models import LeNet5, ScaledTanh
+from ..lenet import LeNet5, ScaledTanh
 from ..preprocess import is_blank, mnist_style
 from ..receptive_fields import Box, c3_inputs, layer_shape, receptive_field
 from ..weights import load_lenet5, prepare
