@@ -3,14 +3,13 @@
 It speaks d2l's vocabulary, so d2l's LeNet chapter runs with ``import lenet_utils as d2l``:
 ``load_data_fashion_mnist``, ``try_gpu``, ``Animator``, ``Accumulator``, ``Timer``, ``accuracy``,
 ``evaluate_accuracy_gpu`` (d2l's own code, saved from chapter 4), ``size`` (d2l's alias of
-``numel``, defined below), ``train_ch6`` (the course's fast engine, same signature) and
-``batch_norm`` / ``BatchNorm`` (batch norm from scratch, saved from chapter 6). Everything else
-lives in one module per idea; widget modules (``lenet_utils.widgets.*``) are imported explicitly, since ipywidgets pulls in IPython.
+``numel``, defined below) and ``train_ch6`` (the course's fast engine, same signature).
+Everything else lives in one module per idea; widget modules (``lenet_utils.widgets.*``) are
+imported explicitly, since ipywidgets pulls in IPython.
 """
 
 import torch
 
-from .batchnorm import BatchNorm, batch_norm
 from .data import load_data, load_data_fashion_mnist, load_data_mnist, text_labels
 from .device import try_gpu
 from .history import History, Point
