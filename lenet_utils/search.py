@@ -15,7 +15,8 @@ import torch
 from .data import TensorLoader
 from .models import make_lenet
 from .splits import Split
-from .train import init_weights, train_ch6
+from .textbook import init_weights
+from .train import train_ch6
 
 __all__ = ["SEARCH_SPACE", "sample_settings", "Run", "grid_search", "random_search",
            "successive_halving", "objective", "optuna_search"]

@@ -3,7 +3,9 @@ chapter 4 where it is written out and run. ``lenet_utils.train_ch6`` is the fast
 same signature; chapter 4 and ``benchmarks/bench_train.py`` compare the two.
 
 Changes from the book, each small: ``train_ch6_textbook`` returns its final figures as a dict
-(the book only prints them); ``max(num_batches // 5, 1)`` keeps a set of fewer than 5 batches from
+(the book only prints them); ``init_weights`` stands on its own (the book defines it inside
+``train_ch6``) so that the fast engine and the widgets draw their weights with the same one;
+``max(num_batches // 5, 1)`` keeps a set of fewer than 5 batches from
 dividing by zero; ``animator.finish()`` draws the last state (this Animator redraws at most every
 0.3 s).
 """
@@ -15,7 +17,7 @@ from torch import nn
 
 from .plot import Animator
 
-__all__ = ["Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu", "train_ch6_textbook"]
+__all__ = ["Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu", "init_weights", "train_ch6_textbook"]
 
 
 class Accumulator:
@@ -81,11 +83,15 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
     return metric[0] / metric[1]
 
 
+def init_weights(m, generator=None):
+    """d2l's initialisation: Xavier-uniform weights for every linear and convolution layer, drawn
+    from ``generator`` when given (``net.apply(init_weights)``)."""
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(m.weight, generator=generator)
+
+
 def train_ch6_textbook(net, train_iter, test_iter, num_epochs, lr, device):
     """Train a model with a GPU (d2l's train_ch6, as the book writes it)."""
-    def init_weights(m):
-        if type(m) == nn.Linear or type(m) == nn.Conv2d:
-            nn.init.xavier_uniform_(m.weight)
     net.apply(init_weights)
     print('training on', device)
     net.to(device)

@@ -31,9 +31,10 @@ from . import checks, endings, optimizers
 from .device import check_device, describe, evaluating, model_device
 from .history import History, Point
 from .plot import Animator
+from .textbook import init_weights
 
 __all__ = ["correct_count", "DeviceAccumulator", "channels_last", "CudaGraphStep", "device_batches",
-           "evaluate", "init_weights", "predict", "train_step", "train_ch6"]
+           "evaluate", "predict", "train_step", "train_ch6"]
 
 
 # ---------------------------------------------------------------- step 2: sums on the device
@@ -175,13 +176,6 @@ def evaluate(net: nn.Module, data_iter: Iterable, device: "str | torch.device | 
     if total == 0:
         raise ValueError("evaluate got no examples: the data iterator is empty.")
     return float(correct) / total
-
-
-def init_weights(module: nn.Module) -> None:
-    """d2l's initialisation: Xavier-uniform weights for every linear and convolution layer
-    (``net.apply(init_weights)``)."""
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
-        nn.init.xavier_uniform_(module.weight)
 
 
 def train_step(net: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, sums: DeviceAccumulator,

@@ -12,6 +12,7 @@ the calling thread's count and also the count every thread started later takes a
 operation; :func:`use_threads_here` puts the latter back.
 """
 
+import functools
 import math
 import threading
 
@@ -19,8 +20,9 @@ import torch
 from torch import nn
 
 from ..models import make_lenet
+from ..textbook import init_weights
 
-__all__ = ["fresh_lenet", "xavier_weights", "use_threads_here"]
+__all__ = ["fresh_lenet", "use_threads_here"]
 
 
 def fresh_lenet(generator: torch.Generator, *, xavier: bool = True, **make_lenet_args) -> nn.Sequential:
@@ -45,19 +47,7 @@ def fresh_lenet(generator: torch.Generator, *, xavier: bool = True, **make_lenet
                              f"has a {type(module).__name__} with weights or buffers of its own: build it "
                              f"without batch norm ({make_lenet_args}).")
     if xavier:
-        xavier_weights(net, generator)
-    return net
-
-
-def xavier_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
-    """d2l's initialisation (Xavier-uniform weights of every linear and convolution layer, biases
-    kept) with the numbers drawn from ``generator`` (a CPU one, whatever device ``net`` is on);
-    returns ``net``."""
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                weight = module.weight
-                weight.copy_(nn.init.xavier_uniform_(torch.empty(weight.shape), generator=generator))
+        net.apply(functools.partial(init_weights, generator=generator))
     return net
 
 

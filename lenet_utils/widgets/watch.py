@@ -12,6 +12,7 @@ batches through), and where the pictures are redrawn after each new checkpoint (
 Restart trains the same net again from its starting weights.
 """
 
+import functools
 import html
 import io
 import threading
@@ -30,8 +31,9 @@ from ..features import capture_feature_maps
 from ..history import History
 from ..quick_mode import pick
 from ..sources import dataset_info
+from ..textbook import init_weights
 from ..train import train_ch6
-from .torch_state import fresh_lenet, xavier_weights
+from .torch_state import fresh_lenet
 from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes
 
 __all__ = ["WatchItLearn"]
@@ -177,7 +179,11 @@ class WatchItLearn(SavedPicture):
             raise ValueError(f"slow_motion must lie on its slider, 0 to 0.5 s per batch; got {slow_motion!r}.")
         # the starting weights are drawn here, not in train_ch6, so that the first picture shows them
         generator = torch.Generator().manual_seed(seed)
-        self.net = fresh_lenet(generator, activation="relu") if net is None else xavier_weights(net, generator)
+        if net is None:
+            net = fresh_lenet(generator, activation="relu")
+        else:  # d2l's initialisation, drawn on the CPU from this widget's own generator
+            net.cpu().apply(functools.partial(init_weights, generator=generator))
+        self.net = net
         self.net.to(self.train_iter.device)
         self._start_weights = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
         modules = dict(self.net.named_modules())
