@@ -567,6 +567,7 @@ def unstamp(folder):
     (folder / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k not in ("code", "tensors")}))
 
 
+@pytest.mark.slow  # retrains first epochs: a minute or more each
 @pytest.mark.parametrize("cell, name", [(("stored(\"ladder\"",), "ladder"), (("stored(\"LeNet-5 run\"",), "LeNet-5 run")])
 def test_restamp_checks_a_shipped_result_then_chapter_6_loads_it(chapter6, results, capsys, cell, name):
     chapter6.update(NUM_EPOCHS=1, SEEDS=(0,), rungs=chapter6["rungs"][:1])  # a tiny ladder
@@ -589,6 +590,7 @@ def test_restamp_checks_a_shipped_result_then_chapter_6_loads_it(chapter6, resul
     assert f"Loaded the {name} that ships with the course" in out and "Saved" not in out
 
 
+@pytest.mark.slow  # retrains first epochs: a minute or more each
 def test_restamp_refuses_a_result_todays_code_does_not_reproduce(chapter6, results, capsys):
     source = chapter6_cell("stored(\"LeNet-5 run\"")
     run_cell(chapter6, source)
@@ -606,6 +608,7 @@ def test_restamp_refuses_a_result_todays_code_does_not_reproduce(chapter6, resul
     assert "code" not in json.loads((shipped / "meta.json").read_text()), "nothing stamped"
 
 
+@pytest.mark.slow  # retrains first epochs: a minute or more each
 def test_restamp_against_a_commit_compares_todays_code_with_that_commits_on_this_machine(chapter6, results, capsys):
     source = chapter6_cell("stored(\"LeNet-5 run\"")
     run_cell(chapter6, source)
