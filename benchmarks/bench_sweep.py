@@ -22,7 +22,8 @@ import torch
 
 from lenet_utils import data
 from lenet_utils.device import check_device, describe, hardware_summary
-from lenet_utils.sweep import make_grid, run_sweep
+from lenet_utils.sweep import run_sweep
+from lenet_utils.sweep_grids import make_grid
 
 
 def load() -> str:

@@ -232,7 +232,7 @@ def plot_history(histories: "History | Sequence[History] | dict[str, History]",
 
 def plot_best_worst(result: object, by: str = "test_acc") -> tuple[plt.Axes, plt.Axes]:
     """The loss and accuracy curves of the best and the worst run of a sweep
-    (a :class:`~lenet_utils.sweep.SweepResult`), side by side. Returns the two axes."""
+    (a :class:`~lenet_utils.sweep_results.SweepResult`), side by side. Returns the two axes."""
     best, worst = result.best(by), result.worst(by)
     if best["run"] == worst["run"]:
         return plot_history({f"only run: {result.history(best).label}": result.history(best)})
@@ -242,7 +242,7 @@ def plot_best_worst(result: object, by: str = "test_acc") -> tuple[plt.Axes, plt
 
 def plot_runs(result: object, metric: str = "test_acc", where: dict | None = None,
               ax: plt.Axes | None = None) -> plt.Axes:
-    """``metric`` per epoch for every run of a sweep (a :class:`~lenet_utils.sweep.SweepResult`),
+    """``metric`` per epoch for every run of a sweep (a :class:`~lenet_utils.sweep_results.SweepResult`),
     one line each; ``where`` keeps only the runs with the given settings, e.g.
     ``{'activation': 'relu'}``. A diverged run ends with an x where it diverged. Returns the axes."""
     if metric not in ("train_loss", "train_acc", "test_acc"):

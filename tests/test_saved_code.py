@@ -243,21 +243,9 @@ def unused_saved_definitions() -> set[str]:
     return set(owners) - used
 
 
-#: What the two-way test found in modules that issue 27's part 1 left to others (part 2): definitions
-#: in a lesson module that no chapter writes, to move to modules named for what they hold or to write
-#: out in a chapter. A name not listed fails the test; remove a name here once it is fixed.
-KNOWN_UNSAVED = {
-    "lenet_utils/sweep.py": {"AXES", "METRICS", "_TYPES", "COLUMNS", "NO_HISTORIES", "_check_value", "make_grid",
-                             "varied_axes", "lenet_for", "_last", "sweep_row", "SweepResult",
-                             "save_csv", "load_csv", "END_LINE"},
-}
-#: Chapters that import from a module they write (same rule): chapter -> modules.
-KNOWN_SELF_IMPORTS = {"05_hyperparameter_sweeps": {"sweep"}}
-
-
 @pytest.mark.parametrize("module", sorted(lesson_modules()))
 def test_a_lesson_module_holds_only_what_a_chapter_writes(module):
-    assert unsaved_definitions(module) - KNOWN_UNSAVED.get(module, set()) == set()
+    assert unsaved_definitions(module) == set()
 
 
 def test_every_saved_definition_is_used_outside_its_chapter():
@@ -288,7 +276,7 @@ def chapter_self_imports(notebook: Path) -> set[str]:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_a_chapter_imports_nothing_from_a_module_it_writes(notebook):
-    assert chapter_self_imports(notebook) - KNOWN_SELF_IMPORTS.get(notebook.stem, set()) == set()
+    assert chapter_self_imports(notebook) == set()
 
 
 def test_the_cells_that_write_train_ch6_are_at_most_80_lines():

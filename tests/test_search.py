@@ -12,7 +12,8 @@ from lenet_utils.search import (SEARCH_SPACE, Run, grid_search, optuna_search, r
                                 sample_settings, successive_halving)
 from lenet_utils.search_comparison import quiet_optuna, study_log
 from lenet_utils.splits import load_split
-from lenet_utils.sweep import make_grid, run_sweep
+from lenet_utils.sweep import run_sweep
+from lenet_utils.sweep_grids import make_grid
 
 TRAIN, VAL = 200, 100
 

@@ -12,7 +12,7 @@ from lenet_utils.search import SEARCH_SPACE  # noqa: E402
 from lenet_utils.search_comparison import (METHODS, SearchComparison, compare_searches,  # noqa: E402
                                            quiet_optuna)
 from lenet_utils.splits import load_split  # noqa: E402
-from lenet_utils.sweep import make_grid  # noqa: E402
+from lenet_utils.sweep_grids import make_grid  # noqa: E402
 
 
 def test_quiet_optuna_restores_the_verbosity():

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lenet_utils.data import SAMPLE_DIR, load_data  # noqa: E402
 from lenet_utils.pictures import plot_heatmap  # noqa: E402
 from lenet_utils.plot import plot_best_worst, plot_runs  # noqa: E402
-from lenet_utils.sweep import (  # noqa: E402
-    AXES, COLUMNS, load_csv, make_grid, run_sweep, save_csv,
-)
+from lenet_utils.sweep import run_sweep  # noqa: E402
+from lenet_utils.sweep_grids import AXES, make_grid  # noqa: E402
+from lenet_utils.sweep_results import COLUMNS, load_csv, save_csv  # noqa: E402
 
 
 @pytest.fixture(scope="module")
