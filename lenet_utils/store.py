@@ -18,7 +18,7 @@ a hash of what the run receives:
   function it calls, or the class of an object it uses, or a function in a dict it reads) trains again.
 
 Only a whole result is stored: a result that says it is not ``complete`` (a run in it was
-interrupted by Ctrl-C, stopped or failed; :class:`~lenet_utils.sweep.SweepResult`,
+interrupted by Ctrl-C, stopped or failed; :class:`~lenet_utils.sweep_results.SweepResult`,
 :class:`~lenet_utils.ladder.LadderResult` and the paper run's dict say so) is handed back with a
 message that nothing was stored. A save writes into a temporary folder that replaces the old one
 only once ``meta.json`` (which lists every file with its size and SHA-256) is written: a save cut
@@ -300,7 +300,8 @@ def _global_loads(code: CodeType) -> Iterator[str]:
 
 def _feed_code(code: CodeType, globals_: dict, feed, seen: set, twins: bool, doc: str | None = None) -> None:
     """Feed one code object: its instructions, names and constants (nested functions included; the
-    docstring ``doc`` counts as none), then the code of ours its global names stand for."""
+    docstring ``doc`` counts as none), then what the global names it loads stand for (an attribute
+    name such as ``rung.name`` is not looked up among the globals)."""
     feed(_instructions(code).encode())
     feed(" ".join(code.co_names).encode())
     consts = code.co_consts
@@ -311,7 +312,8 @@ def _feed_code(code: CodeType, globals_: dict, feed, seen: set, twins: bool, doc
             _feed_code(const, globals_, feed, seen, twins)
         else:
             feed(_const_text(const).encode())
-    for name in code.co_names:
+    loaded = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for name in (name for name in code.co_names if name in loaded):  # not `rung.name`'s attribute
         value = globals_.get(name)
         if isinstance(value, ModuleType) and _ours(value):  # lu.pick(...): its attributes used here
             for member in (getattr(value, attr, None) for attr in code.co_names):

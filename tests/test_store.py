@@ -24,7 +24,9 @@ from lenet_utils.ladder import run_ladder
 from lenet_utils.ladder_results import LadderResult
 from lenet_utils.paper import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
 from lenet_utils.rungs import ladder
-from lenet_utils.sweep import SweepResult, make_grid, run_sweep
+from lenet_utils.sweep import run_sweep
+from lenet_utils.sweep_grids import make_grid
+from lenet_utils.sweep_results import SweepResult
 
 
 @pytest.fixture
@@ -625,3 +627,14 @@ def test_restamp_against_a_commit_compares_todays_code_with_that_commits_on_this
     out = capsys.readouterr().out
     assert "with the code of HEAD" in out and "LeNet-5: identical" in out and "stamped with today's code" in out
     assert json.loads((shipped / "meta.json").read_text())["code"]
+
+
+def test_a_notebook_global_named_like_an_attribute_leaves_the_fingerprints_alone():
+    """run_ladder reads `rung.name`: a notebook global called `name` is not what it reads."""
+    cell = {"__name__": "__main__"}
+    exec("def run(rung):\n    return rung.name\n", cell)
+    run = cell["run"]
+    code, package = store.code_fingerprint(run), store.package_fingerprint(lambda: run(None))
+    exec("def name():\n    return 'a notebook function that shares the attribute\\'s name'\n", cell)
+    assert store.code_fingerprint(run) == code
+    assert store.package_fingerprint(lambda: run(None)) == package
