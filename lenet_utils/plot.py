@@ -1,7 +1,8 @@
 """Curves over training time: live training curves (d2l's ``Animator``), runs side by side
 (:func:`plot_history`), a sweep's runs (:func:`plot_runs`, :func:`plot_best_worst`) and the
 ladder's rungs (:func:`plot_ladder`), a search comparison's best so far
-(:func:`plot_best_so_far`). Plain matplotlib; IPython is imported only when a Jupyter
+(:func:`plot_best_so_far`), the watch widget's run against epochs
+(:func:`epoch_curves_figure`). Plain matplotlib; IPython is imported only when a Jupyter
 kernel is there to show a live figure. The slider panel's runs (:func:`draw_runs`, redrawn while one
 trains by :class:`LivePicture`) and :func:`plot_runs` draw each run's line through :func:`draw_run`,
 named by :func:`run_label`. Pictures that are not curves (image grids, heatmaps,
@@ -30,7 +31,7 @@ from .history import History
 
 __all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder",
            "run_label", "draw_run", "RunCurves", "run_style", "draw_runs", "LivePicture", "PICTURE_PX", "MIN_TEXT_PX",
-           "plot_best_so_far"]
+           "plot_best_so_far", "epoch_curves_figure"]
 
 
 def _kernel_display():
@@ -306,6 +307,34 @@ def draw_run(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], label: str,
         ax.plot([diverged[0]], [diverged[1]], ls="", **{"marker": "x", "ms": 8, "color": line.get_color(),
                                                         **(mark or {})})
     return line
+
+
+def epoch_curves_figure(points: Sequence, num_epochs: int) -> Figure:
+    """One run's training loss, training and test accuracy against epochs, as the watch widget shows
+    them (``points``: :class:`~lenet_utils.history.Point` s, with ``epoch``, ``train_loss``,
+    ``train_acc`` and ``test_acc`` or None); every marker lies inside the axes.
+
+        epoch_curves_figure(history.points, num_epochs=10)
+    """
+    fig = Figure(figsize=(4.4, 3.4), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    top = max([2.4] + [p.train_loss for p in points])
+    x = [p.epoch for p in points]
+    ax.plot(x, [p.train_loss for p in points], ".-", color="C0", label="train loss")
+    ax.plot(x, [p.train_acc for p in points], ".--", color="C2", label="train acc")
+    tested = [p for p in points if p.test_acc is not None]
+    ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
+    for p in tested:
+        ax.annotate(f"{p.test_acc:.2f}", (p.epoch, p.test_acc), xytext=(-4, 6), textcoords="offset points",
+                    ha="right", color="C1", fontsize=9)
+    pad = 0.04 * num_epochs  # room for a marker at either end
+    ax.set(xlabel="epoch", ylabel="loss / accuracy", xlim=(-pad, num_epochs + pad),
+           ylim=(-0.04 * top, 1.04 * top))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=9, frameon=False,
+              handlelength=1.6, columnspacing=1.0)
+    ax.grid(True, alpha=0.3)
+    return fig
 
 
 #: The slider panel's picture of its runs (:func:`draw_runs`): 1,080 x 380 pixels shown at that

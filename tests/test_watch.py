@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from lenet_utils.data import load_data
 from lenet_utils.features import capture_feature_maps
+from lenet_utils.plot import epoch_curves_figure
 from lenet_utils.widgets import watch as watch_module
 from lenet_utils.widgets.saved_picture import font
 from lenet_utils.widgets.watch import WatchItLearn
@@ -317,7 +318,7 @@ def test_a_finished_run_shows_its_test_accuracy_inside_the_axes_and_the_status(d
     accs = watch.history.test_acc
     assert f"test acc {accs[-1]:.3f} after epoch 2 (finished)" in watch.status.value
     assert f"test acc {accs[-1]:.3f}" in watch.summary()
-    fig = watch._curves_figure()
+    fig = epoch_curves_figure(watch.points, watch.num_epochs)
     fig.canvas.draw()
     ax = fig.axes[0]
     box = ax.get_window_extent()
@@ -345,7 +346,7 @@ def test_the_widget_fits_the_notebook_and_its_text_is_legible(data):
     for size in (watch_module.FONT_PX, watch_module.INDEX_PX):  # labels; tile numbers and colour bars
         left, top, right, bottom = font(size).getbbox("(Ag)")
         assert bottom - top >= 11, "the pictures' text is at least 11 px tall"
-    fig = watch._curves_figure()
+    fig = epoch_curves_figure(watch.points, watch.num_epochs)
     for text in fig.findobj(matplotlib.text.Text):
         if text.get_visible() and text.get_text():
             assert text.get_fontsize() * fig.dpi / 72 >= 11, f"{text.get_text()!r} is under 11 px"

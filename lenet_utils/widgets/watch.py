@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 import torch
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch import nn
 
@@ -29,6 +28,7 @@ from ..checks import learning_rate, whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History
+from ..plot import epoch_curves_figure
 from ..quick_mode import pick
 from ..sources import dataset_info
 from ..textbook import init_weights
@@ -517,7 +517,7 @@ class WatchItLearn(SavedPicture):
             view.value = png_bytes(img, compress_level=1)  # fast: redrawn while training; snapshot() re-encodes
             view.layout.width = f"{img.width}px"  # shown at its natural size, never stretched
         if curves or time.monotonic() - self._curves_at > self.CURVES_EVERY_S:
-            fig = self._curves_figure()
+            fig = epoch_curves_figure(self.points, self.num_epochs)
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=fig.dpi)
             self.curves_view.value = buf.getvalue()
@@ -527,25 +527,3 @@ class WatchItLearn(SavedPicture):
                 self._drawn_at = self.batches_done
         self.renders += 1
         self._set_status()
-
-    def _curves_figure(self) -> Figure:
-        """Loss and accuracies against epochs; every marker lies inside the axes."""
-        fig = Figure(figsize=(4.4, 3.4), dpi=100, layout="constrained")
-        ax = fig.subplots()
-        top = max([2.4] + [p.train_loss for p in self.points])
-        x = [p.epoch for p in self.points]
-        ax.plot(x, [p.train_loss for p in self.points], ".-", color="C0", label="train loss")
-        ax.plot(x, [p.train_acc for p in self.points], ".--", color="C2", label="train acc")
-        tested = [p for p in self.points if p.test_acc is not None]
-        ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
-        for p in tested:
-            ax.annotate(f"{p.test_acc:.2f}", (p.epoch, p.test_acc), xytext=(-4, 6), textcoords="offset points",
-                        ha="right", color="C1", fontsize=9)
-        pad = 0.04 * self.num_epochs  # room for a marker at either end
-        ax.set(xlabel="epoch", ylabel="loss / accuracy", xlim=(-pad, self.num_epochs + pad),
-               ylim=(-0.04 * top, 1.04 * top))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=9, frameon=False,
-                  handlelength=1.6, columnspacing=1.0)
-        ax.grid(True, alpha=0.3)
-        return fig
