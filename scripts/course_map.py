@@ -1,4 +1,5 @@
-"""The course map: per notebook, in reading order, its title, reading minutes and running minutes.
+"""The course map: per notebook, in reading order, its title, reading minutes, running minutes,
+what it assumes and what a learner can do after it.
 
     python scripts/course_map.py        # a table, measured from the committed notebooks
 
@@ -8,7 +9,10 @@ up each code cell's time from busy to idle, read from the ``execution`` timestam
 notebook (``jupyter nbconvert --execute``) stores in its cells; the chapters are committed executed
 in full mode. The course site's landing page is this map (``site/_ext/course_site.py``), so its
 numbers are measured, never typed. Notebooks ``00``-``09`` are the setup and the chapters; ``10``
-and above are the going-further notebooks.
+and above are the going-further notebooks. What a notebook assumes and what it leaves a learner
+able to do are the two sentences in its metadata, ``{"lenet_course": {"assumes": ..., "after":
+...}}``, kept with the notebook they describe. The README's chapter table is this map too
+(``scripts/update_readme.py`` fills it), and so is chapter 0's.
 """
 
 import json
@@ -35,6 +39,8 @@ class Entry:
     words: int
     pictures: int
     running_s: float
+    assumes: str = ""
+    after: str = ""
 
     @property
     def going_further(self) -> bool:
@@ -58,7 +64,9 @@ def measure(path: Path) -> Entry:
     """The course-map entry of one executed notebook; a ValueError naming the notebook and cell
     when a code cell has no execution timestamps (execute the notebook, README 'Executing a
     chapter')."""
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cells = notebook["cells"]
+    about = notebook.get("metadata", {}).get("lenet_course", {})
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     title = next((m.group(1).strip() for text in markdown
                   for m in [re.search(r"^# (.+)$", text, re.M)] if m), path.stem)
@@ -74,7 +82,7 @@ def measure(path: Path) -> Entry:
                              "notebook top to bottom (README, 'Executing a chapter') and commit it")
         running_s += (_when(timing["iopub.status.idle"]) - _when(timing["iopub.status.busy"])).total_seconds()
     words = sum(len(WORD.findall(text)) for text in markdown)
-    return Entry(path, title, words, pictures, running_s)
+    return Entry(path, title, words, pictures, running_s, about.get("assumes", ""), about.get("after", ""))
 
 
 def course_map(folder: Path = NOTEBOOKS) -> list[Entry]:
@@ -95,15 +103,19 @@ def setup_section(readme: Path = README) -> str:
     return found.group(1).strip() + "\n"
 
 
-def markdown_tables(entries: list[Entry], link_prefix: str = "") -> str:
+def markdown_tables(entries: list[Entry], link_prefix: str = "notebooks/") -> str:
     """The map as Markdown: one table for the chapters, one for the going-further notebooks (or a
-    line saying there are none yet); each title links to ``link_prefix + notebooks/NAME``."""
-    header = "| notebook | reading (min) | running in full mode (min) |\n|---|--:|--:|\n"
+    line saying there are none yet); each title links to ``link_prefix + NAME.ipynb``.
+
+        markdown_tables(course_map(), "notebooks/")   # the README; chapter 0 passes ""
+    """
+    header = ("| notebook | reading (min) | running in full mode (min) | assumes | after it you can |\n"
+              "|---|--:|--:|---|---|\n")
     parts = []
     for heading, group in [("Chapters", [e for e in entries if not e.going_further]),
                            ("Going further", [e for e in entries if e.going_further])]:
-        rows = "".join(f"| [{e.title}]({link_prefix}notebooks/{e.path.name}) | {minutes(e.reading_min)} | "
-                       f"{minutes(e.running_s / 60)} |\n" for e in group)
+        rows = "".join(f"| [{e.title}]({link_prefix}{e.path.name}) | {minutes(e.reading_min)} | "
+                       f"{minutes(e.running_s / 60)} | {e.assumes or '—'} | {e.after or '—'} |\n" for e in group)
         parts.append(f"### {heading}\n\n" + (header + rows if group else "None yet.\n"))
     total_read = sum(e.reading_min for e in entries)
     total_run = sum(e.running_s for e in entries) / 60

@@ -6,10 +6,12 @@
 A block in README.md sits between ``<!-- from NOTEBOOK: CODE -->`` and ``<!-- end -->``; it is filled
 with the output of the one code cell of ``notebooks/NOTEBOOK`` whose source contains ``CODE`` (its
 Markdown output if it has one, else its printed text as a code block; ``<!-- from NOTEBOOK: CODE |
-last N -->`` keeps the last N printed lines only).
+last N -->`` keeps the last N printed lines only). The block between ``<!-- course map -->`` and
+``<!-- end -->`` is the course map that ``scripts/course_map.py`` measures from the notebooks.
 """
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -39,8 +41,20 @@ def cell_output(notebook: str, marker: str, last: int = 0) -> str:
     return "```\n" + "\n".join(lines[-last:] if last else lines) + "\n```\n"
 
 
+COURSE_MAP = re.compile(r"(?P<head><!-- course map -->\n)(?P<body>.*?)(?P<end><!-- end -->)", re.S)
+
+
+def course_map_tables() -> str:
+    """The course map as Markdown tables, linked from the README (``scripts/course_map.py``)."""
+    spec = importlib.util.spec_from_file_location("course_map", Path(__file__).with_name("course_map.py"))
+    course_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course_map)
+    return course_map.markdown_tables(course_map.course_map(ROOT / "notebooks"), "notebooks/")
+
+
 def updated(readme: str) -> str:
-    return BLOCK.sub(lambda m: m["head"] + cell_output(m["nb"], m["code"], int(m["last"] or 0)) + m["end"], readme)
+    readme = BLOCK.sub(lambda m: m["head"] + cell_output(m["nb"], m["code"], int(m["last"] or 0)) + m["end"], readme)
+    return COURSE_MAP.sub(lambda m: m["head"] + course_map_tables() + m["end"], readme)
 
 
 def main() -> int:

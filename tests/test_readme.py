@@ -12,6 +12,7 @@ spec.loader.exec_module(update_readme)
 def test_readme_blocks_match_the_executed_notebooks():
     text = update_readme.README.read_text(encoding="utf-8")
     assert update_readme.BLOCK.search(text), "README.md has no block filled from a notebook"
+    assert update_readme.COURSE_MAP.search(text), "README.md has no course map block"
     assert update_readme.updated(text) == text, "README.md is out of date: run scripts/update_readme.py"
 
 

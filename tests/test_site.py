@@ -231,7 +231,8 @@ def test_landing_page_shows_the_measured_course_map_and_setup(pages):
     text, rows = pages[PAGES[0]]["text"], pages[PAGES[0]]["rows"]
     for entry in course_map.course_map():
         row = [entry.title.replace("`", ""), course_map.minutes(entry.reading_min),
-               course_map.minutes(entry.running_s / 60)]
+               course_map.minutes(entry.running_s / 60), entry.assumes.replace("`", ""),
+               entry.after.replace("`", "")]
         assert row in rows, f"the course map lacks the row {row}: {rows}"
     assert len(rows) == 1 + len(NOTEBOOKS), f"the course map has {len(rows)} rows"
     for command in re.findall(r"^(\S.*?)\s+#", course_map.setup_section().split("```bash")[1], re.M):
@@ -278,9 +279,9 @@ def _timed(busy: str, idle: str) -> dict:
     return {"execution": {"iopub.status.busy": busy, "iopub.status.idle": idle}}
 
 
-def _notebook(path: Path, cells: list[dict]) -> Path:
+def _notebook(path: Path, cells: list[dict], metadata: dict | None = None) -> Path:
     cells = [{"id": f"cell-{k}", **cell} for k, cell in enumerate(cells)]
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    path.write_text(json.dumps({"cells": cells, "metadata": metadata or {}, "nbformat": 4, "nbformat_minor": 5}))
     return path
 
 
@@ -294,15 +295,25 @@ def test_course_map_measures_words_pictures_and_stored_cell_times(tmp_path):
               outputs=[{"output_type": "display_data", "data": PNG, "metadata": {}}] * 3),  # 3 pictures: 1 minute
         _cell("code", "x = 1", metadata=_timed("2026-01-01T00:05:00Z", "2026-01-01T00:05:29.5Z"))])
     _notebook(tmp_path / "01_first.ipynb", [_cell("markdown", "# First"),
-                                            _cell("code", "1", metadata=_timed("2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"))])
+                                            _cell("code", "1", metadata=_timed("2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"))],
+              {"lenet_course": {"assumes": "Python and a little NumPy", "after": "count parameters"}})
     (tmp_path / "scratch.ipynb").write_text("{}")  # not a course notebook: no NN_ prefix
     first, deeper = course_map.course_map(tmp_path)
     assert (first.title, first.going_further) == ("First", False)
     assert (deeper.title, deeper.words, deeper.pictures, deeper.going_further) == ("Going deeper", 400, 3, True)
     assert deeper.reading_min == pytest.approx(3.0)
     assert deeper.running_s == pytest.approx(120.0)  # the cells' busy-to-idle times, not the gap between them
-    tables = course_map.markdown_tables([first], "../")
-    assert "| [First](../notebooks/01_first.ipynb) | <1 | <1 |" in tables and "None yet." in tables
+    assert (first.assumes, first.after, deeper.assumes) == ("Python and a little NumPy", "count parameters", "")
+    tables = course_map.markdown_tables([first, deeper], "../notebooks/")
+    assert "| [First](../notebooks/01_first.ipynb) | <1 | <1 | Python and a little NumPy | count parameters |" in tables
+    assert "| [Going deeper](../notebooks/10_deeper.ipynb) | 3 | 2 | — | — |" in tables
+    assert "None yet." in course_map.markdown_tables([first])
+
+
+def test_every_course_notebook_says_what_it_assumes_and_what_it_leaves_a_learner_able_to_do():
+    for entry in course_map.course_map():
+        assert entry.assumes and entry.after, (f"{entry.path.name}: add metadata "
+                                               '{"lenet_course": {"assumes": ..., "after": ...}}')
 
 
 def test_course_map_names_the_notebook_and_cell_without_timestamps(tmp_path):

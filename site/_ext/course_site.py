@@ -68,7 +68,7 @@ def fill_landing_page(app, docname: str, source: list[str]) -> None:
     if docname != LANDING_PAGE:
         return
     course_map = _course_map()
-    for marker, text in [("<!-- course map -->", course_map.markdown_tables(course_map.course_map(), "../")),
+    for marker, text in [("<!-- course map -->", course_map.markdown_tables(course_map.course_map(), "../notebooks/")),
                          ("<!-- setup -->", course_map.setup_section())]:
         if marker not in source[0]:
             raise ExtensionError(f"{LANDING_PAGE}.md lacks the line {marker!r} that the course site fills in")
