@@ -1,6 +1,7 @@
 """d2l's training code as the book writes it (PyTorch edition, the LeNet chapter), saved from
 chapter 4 where it is written out and run. ``lenet_utils.train_ch6`` is the fast engine with the
-same signature; chapter 4 and ``benchmarks/bench_train.py`` compare the two.
+same signature; chapter 4, notebook 10 (Making train_ch6 fast) and ``benchmarks/bench_train.py``
+compare the two.
 
 Changes from the book, each small: ``train_ch6_textbook`` returns its final figures as a dict
 (the book only prints them); ``init_weights`` stands on its own (the book defines it inside

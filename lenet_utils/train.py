@@ -4,8 +4,8 @@ d2l's signature, loop and report, fast. Every definition here is written in chap
 how a run ends live in :mod:`~lenet_utils.checks`, :mod:`~lenet_utils.optimizers` and
 :mod:`~lenet_utils.endings`.
 
-Chapter 4 builds it from d2l's loop in four steps, each saved from a cell of its own and measured
-there:
+Chapter 4 writes it: d2l's loop with four steps, which notebook 10 (Making train_ch6 fast) explains
+and measures:
 
 1. the data already lives on the device (a :class:`~lenet_utils.data.TensorLoader`): no DataLoader
    workers, no PIL image per example; :func:`device_batches` only moves what is not there yet;
