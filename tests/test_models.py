@@ -181,6 +181,25 @@ def test_plain_sequentials_match_make_lenet_layer_for_layer(plain, named):
     assert a.total_params == b.total_params == 61706
 
 
+def test_chapter_6_builds_d2l_017s_batch_norm_lenet_layer_for_layer():
+    """d2l 0.17, section 7.5 (concise version): BN after each conv and dense layer, before the
+    sigmoid; the first conv unpadded, so fc1 gets 16 * 4 * 4 inputs. Chapter 6 trains it as
+    ``make_lenet("sigmoid", "avg", batch_norm=True, padding=0)``."""
+    d2l = nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
+        nn.Linear(84, 10))
+    for batch_norm in (True, False):  # without batch norm: the same layout, batch norm the only difference
+        ours = make_lenet("sigmoid", "avg", batch_norm=batch_norm, padding=0)
+        theirs = d2l if batch_norm else nn.Sequential(*(m for m in d2l if not isinstance(m, nn.modules.batchnorm._BatchNorm)))
+        a, b = trace(theirs, (2, 1, 28, 28)), trace(ours, (2, 1, 28, 28))
+        assert [(r.type, r.output_shape, r.num_params) for r in a] == [(r.type, r.output_shape, r.num_params) for r in b]
+
+
 def test_cifar10_variant_has_dropout_and_floors_11_to_5():
     net = lenet_cifar10()
     drops = [m for m in net.modules() if isinstance(m, nn.Dropout)]
