@@ -1,11 +1,12 @@
-"""The MLP, the small CNN and the configurable LeNet family; chapters 1 and 6 write these in their
-``#@save`` cells (chapter 3's LeNets are in :mod:`~lenet_utils.lenet`).
+"""The MLP, the small CNN and the configurable LeNet family; chapters 1 and 3 write these in their
+``#@save`` cells (chapter 3's d2l LeNet and LeNet-5 are in :mod:`~lenet_utils.lenet`).
 
 - Chapter 1: ``mlp`` (d2l's dense baseline) and ``small_cnn`` (LeNet's layout with ReLU and max
   pooling), both plain ``nn.Sequential`` with an ``ExpectInput`` hook (:mod:`~lenet_utils.input_checks`).
-- Chapter 6: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
+- Chapter 3: ``make_lenet``, the conv-pool-conv-pool-dense family with the activation, pooling,
   batch norm, dropout, channels and image size as arguments and named layers (conv1, act1, pool1,
   ...), with its pieces ``ACTIVATIONS`` / ``activation_layer`` and ``POOLS`` / ``pooling_layer``.
+  Chapters 4-6 build their LeNet variants with it.
 
 >>> make_lenet("relu", "max")(torch.zeros(2, 1, 28, 28)).shape
 torch.Size([2, 10])
@@ -55,7 +56,7 @@ def small_cnn() -> nn.Sequential:
     return net
 
 
-# --- chapter 6: the configurable family ----------------------------------------------------------
+# --- chapter 3: the configurable family ----------------------------------------------------------
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "scaled_tanh": ScaledTanh,
