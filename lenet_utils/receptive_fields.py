@@ -4,7 +4,7 @@ Each layer maps an output position to a window of its input: C1, C3 and C5 are 5
 with stride 1 (output p reads inputs p..p+4), S2 and S4 are 2x2 subsamplings with stride 2 (output
 p reads 2p..2p+1). Walking back from a unit to the input gives the box of input pixels it depends
 on; a C5 unit (and so every F6 and output unit) sees the whole 32x32 image. A C3 map also reads
-only the S2 maps its row of the connection table (``models.C3_TABLE``) names.
+only the S2 maps its row of the connection table (``lenet.C3_TABLE``) names.
 """
 
 from dataclasses import dataclass
