@@ -1,5 +1,5 @@
-"""Hyperparameter search as chapter 5 writes it: the search space, a :class:`Run` continued rung by
-rung, grid search, random search, successive halving and the same with Optuna. Every method picks
+"""Hyperparameter search as notebook 11 writes it: the search space, a :class:`Run` continued rung
+by rung, grid search, random search, successive halving and the same with Optuna. Every method picks
 on a validation split (:class:`~lenet_utils.splits.Split`) and returns its log, one line per run
 (and rung); a run stopped early (pruned, or diverged) costs the examples it trained.
 

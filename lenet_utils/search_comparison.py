@@ -1,6 +1,6 @@
-"""Chapter 5's four searches measured against each other: the grid, random search, successive
-halving and Optuna, repeated over seeds on the same validation split and counted in the same
-currency (training examples trained), with the table, paired differences, verdict and final pick.
+"""Notebook 11's four searches measured against each other: the grid, random search, successive
+halving and Optuna, repeated over seeds on the same validation split and counted in training
+examples and seconds, with the table, the paired differences (95% intervals) and the final pick.
 
 >>> comparison = compare_searches(data, grid, num_epochs=5, num_halving=15, rungs=[1, 3, 5], seeds=[0, 1, 2])
 >>> print(comparison)
@@ -18,7 +18,7 @@ import optuna
 from .checks import learning_rate_range
 from .search import SEARCH_SPACE, Run, grid_search, optuna_search, random_search, successive_halving
 from .splits import Split
-from .stats import t_interval
+from .stats import t_interval, verdict
 from .tables import format_table
 from .train import evaluate
 
@@ -60,8 +60,8 @@ class SearchComparison:
     each with ``method``, ``seed`` and ``step``), ``seconds`` (method -> seconds per seed),
     ``pick`` (the best validation result of all, retrained and tested once) and ``settings``.
 
-    ``print(comparison)`` shows the table; :meth:`differences` and :meth:`verdict` say what it
-    shows; :meth:`curves` gives best-so-far against examples trained.
+    ``print(comparison)`` shows the table; :meth:`differences` says what it shows (paired 95%
+    intervals); :meth:`curves` gives best-so-far against examples trained.
     """
 
     def __init__(self, rows: list[dict], seconds: dict, pick: dict, settings: dict) -> None:
@@ -92,7 +92,8 @@ class SearchComparison:
 
     def table(self) -> list[dict]:
         """One row per method: the mean over seeds and the spread (best minus worst seed) of
-        the best validation accuracy found and of the examples trained, and the mean seconds."""
+        the best validation accuracy found and of the examples trained, the mean seconds, and the
+        microseconds per example trained."""
         grid_examples = statistics.fmean(self.examples("grid"))
         rows = []
         for method in METHODS:
@@ -102,17 +103,18 @@ class SearchComparison:
                          "examples": round(statistics.fmean(examples)),
                          "examples spread": max(examples) - min(examples),
                          "% of grid": f"{statistics.fmean(examples) / grid_examples:.0%}",
-                         "seconds": statistics.fmean(self.seconds[method])})
+                         "seconds": statistics.fmean(self.seconds[method]),
+                         "µs/example": 1e6 * sum(self.seconds[method]) / max(1, sum(examples))})
         return rows
 
     def __str__(self) -> str:
         columns = ["method", "repeats", "best val acc", "spread", "examples", "examples spread",
-                   "% of grid", "seconds"]
-        return format_table(columns, self.table(), align="lrrrrrrr")
+                   "% of grid", "seconds", "µs/example"]
+        return format_table(columns, self.table(), align="lrrrrrrrr")
 
     def differences(self) -> str:
         """Each method's best validation accuracy minus the grid's, paired by seed, with a 95%
-        t-interval; 'not shown' when the interval includes zero."""
+        t-interval and its verdict: 'likely' when the interval excludes zero, else 'not shown'."""
         grid = self.best("grid")
         lines = []
         for method in METHODS[1:]:
@@ -120,35 +122,14 @@ class SearchComparison:
             line = f"{method} - grid: {statistics.fmean(diffs):+.4f}"
             interval = t_interval(diffs)
             if interval is None:
-                lines.append(line + " (one repeat: no interval)")
+                lines.append(line + " (one repeat: no interval): not shown")
                 continue
             low, high = interval
-            shown = ("not shown (the interval includes zero)" if low <= 0 <= high
-                     else "higher than the grid" if low > 0 else "lower than the grid")
+            said = verdict(low, high)
+            if said == "likely":
+                said += " higher than the grid" if low > 0 else " lower than the grid"
             lines.append(f"{line} (95% interval {low:+.4f} to {high:+.4f} over {len(diffs)} "
-                         f"paired repeats): {shown}")
-        return "\n".join(lines)
-
-    def verdict(self) -> str:
-        """For each method that stops runs early: did it reach within the grid's seed spread of
-        the grid's best validation accuracy with at most a third of the grid's examples?"""
-        grid = self.best("grid")
-        grid_best, grid_spread = statistics.fmean(grid), max(grid) - min(grid)
-        grid_examples = statistics.fmean(self.examples("grid"))
-        lines = []
-        for method, name in (("halving", "Successive halving"),
-                             ("optuna", "Optuna (TPE + pruner)")):
-            best = statistics.fmean(self.best(method))
-            examples = statistics.fmean(self.examples(method))
-            short, share = grid_best - best, examples / grid_examples
-            close, cheap = short <= grid_spread, share <= 1 / 3
-            how = (f"{abs(short):.4f} above the grid's {grid_best:.4f}" if short <= 0 else
-                   f"{short:.4f} below the grid's {grid_best:.4f}, "
-                   f"{'within' if close else 'outside'} the grid's seed spread {grid_spread:.4f}")
-            cost = (f"{share:.0%} of the grid's examples "
-                    f"({'at most' if cheap else 'more than'} a third)")
-            lines.append(f"{name}: {'yes' if close and cheap else 'no'}: its mean best validation "
-                         f"accuracy {best:.4f} is {how}, and it trained {cost}.")
+                         f"paired repeats): {said}")
         return "\n".join(lines)
 
     def curves(self, method: str) -> list[tuple[list[int], list[float]]]:

@@ -1,4 +1,4 @@
-"""One Optuna study shared by several worker processes: each worker runs trials of chapter 5's
+"""One Optuna study shared by several worker processes: each worker runs trials of notebook 11's
 :func:`~lenet_utils.search.objective` from a storage they all open (a journal file, or a database
 URL on a cluster); :func:`run_workers` starts them from Python and waits. A worker on its own::
 
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``python -m lenet_utils.search_worker``: one worker of a shared study (see :func:`work`)."""
     parser = argparse.ArgumentParser(prog="python -m lenet_utils.search_worker",
                                      description="Run trials of a shared Optuna study of LeNet "
-                                                 "settings (chapter 5) as one worker.")
+                                                 "settings (notebook 11) as one worker.")
     parser.add_argument("--storage", required=True,
                         help="a journal file path, or a database URL such as "
                              "postgresql://user@host/db")

@@ -1,4 +1,4 @@
-"""Chapter 5's search, as its cells write it: settings drawn from the space, runs continued rung by
+"""Notebook 11's search, as its cells write it: settings drawn from the space, runs continued rung by
 rung, grid and random search, successive halving and Optuna, and what each costs."""
 
 import math
