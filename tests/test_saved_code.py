@@ -183,13 +183,18 @@ def test_a_docstring_may_differ(tmp_path):
     assert drift(_doctor(notebook, tmp_path, change)) == []
 
 
-def test_chapter_6_saves_the_modern_lenet_and_not_batch_norm():
-    """Batch norm from scratch is a teaching cell, as in d2l: the ladder uses PyTorch's layers."""
-    notebook = ROOT / "notebooks" / "06_classic_vs_modern.ipynb"
-    saved = {name for source in saved_cells(notebook) for node in ast.parse(source).body
-             for name in _names(node)}
-    assert {"ACTIVATIONS", "POOLS", "activation_layer", "pooling_layer", "make_lenet", "run_ladder"} <= saved
-    assert not {"batch_norm", "BatchNorm"} & saved
+def _saved_names(stem: str) -> set[str]:
+    return {name for source in saved_cells(ROOT / "notebooks" / f"{stem}.ipynb")
+            for node in ast.parse(source).body for name in _names(node)}
+
+
+def test_make_lenet_is_written_where_it_is_first_used_and_batch_norm_is_not_saved():
+    """``make_lenet`` is first used in chapter 3, so chapter 3 writes it; batch norm from scratch is a
+    teaching cell in chapter 6, as in d2l: the ladder uses PyTorch's layers."""
+    assert {"ACTIVATIONS", "POOLS", "activation_layer", "pooling_layer", "make_lenet"} <= _saved_names(
+        "03_lenet_layer_by_layer")
+    chapter6 = _saved_names("06_classic_vs_modern")
+    assert "run_ladder" in chapter6 and not {"batch_norm", "BatchNorm", "make_lenet"} & chapter6
 
 
 # ---------------------------------------------------------------- the boundary, both ways
