@@ -16,6 +16,7 @@ able to do are the two sentences in its metadata, ``{"lenet_course": {"assumes":
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,10 +61,11 @@ def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-def measure(path: Path) -> Entry:
+def measure(path: Path, require_times: bool = True) -> Entry:
     """The course-map entry of one executed notebook; a ValueError naming the notebook and cell
     when a code cell has no execution timestamps (execute the notebook, README 'Executing a
-    chapter')."""
+    chapter'). With ``require_times=False`` an unexecuted cell counts as 0 s, and the entry's
+    ``running_s`` is NaN (a notebook still being written: its reading minutes are what count)."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     cells = notebook["cells"]
     about = notebook.get("metadata", {}).get("lenet_course", {})
@@ -78,6 +80,9 @@ def measure(path: Path) -> Entry:
                         for out in cell.get("outputs", []))
         timing = cell.get("metadata", {}).get("execution", {})
         if "iopub.status.busy" not in timing or "iopub.status.idle" not in timing:
+            if not require_times:
+                running_s = math.nan
+                continue
             raise ValueError(f"{path.name}: code cell {index} has no execution timestamps; execute the "
                              "notebook top to bottom (README, 'Executing a chapter') and commit it")
         running_s += (_when(timing["iopub.status.idle"]) - _when(timing["iopub.status.busy"])).total_seconds()
@@ -127,7 +132,7 @@ def markdown_tables(entries: list[Entry], link_prefix: str = "notebooks/") -> st
 
 
 def main() -> None:
-    entries = course_map()
+    entries = [measure(p, require_times=False) for p in course_notebooks()]
     print(f"{'notebook':<44} {'words':>6} {'pictures':>8} {'reading min':>11} {'running min':>11}")
     for e in entries:
         print(f"{e.path.name:<44} {e.words:>6} {e.pictures:>8} {e.reading_min:>11.1f} {e.running_s / 60:>11.1f}")

@@ -20,6 +20,7 @@ import functools
 import http.server
 import importlib.util
 import json
+import math
 import os
 import re
 import threading
@@ -320,6 +321,8 @@ def test_course_map_names_the_notebook_and_cell_without_timestamps(tmp_path):
     path = _notebook(tmp_path / "02_unrun.ipynb", [_cell("markdown", "# Unrun"), _cell("code", "1")])
     with pytest.raises(ValueError, match=r"02_unrun.ipynb: code cell 1 has no execution timestamps.*Executing a chapter"):
         course_map.measure(path)
+    draft = course_map.measure(path, require_times=False)  # a notebook being written: reading minutes only
+    assert draft.words == 1 and math.isnan(draft.running_s)
 
 
 def test_setup_section_is_the_readmes_and_says_when_it_is_missing(tmp_path):
