@@ -96,8 +96,9 @@ def course_map(folder: Path = NOTEBOOKS) -> list[Entry]:
 
 
 def minutes(value: float) -> str:
-    """Minutes as the map prints them: ``"<1"``, ``"4"``, ``"12"``."""
-    return "<1" if value < 0.5 else f"{value:.0f}"
+    """Minutes as the map prints them: ``"<1"``, ``"4"``, ``"12"``; ``"?"`` for a notebook not yet
+    executed (NaN)."""
+    return "?" if math.isnan(value) else "<1" if value < 0.5 else f"{value:.0f}"
 
 
 def setup_section(readme: Path = README) -> str:
