@@ -192,9 +192,10 @@ def run_all(page, timeout_s: float = 240) -> dict:
     pytest.fail(f"the notebook did not finish within {timeout_s} s: {notebook_state(page)}")
 
 
-def shutdown_kernel(page) -> None:
-    """Shut down the open notebook's kernel (frees the CPU for the next test) and close the
-    page's browser context."""
+def shutdown_kernel(page, close: bool = True) -> None:
+    """Shut down the open notebook's kernel (frees the CPU for the next test) and, unless
+    ``close=False`` (a page reused for the next notebook), close the page's browser context."""
     page.evaluate("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
                   " return w && w.sessionContext ? w.sessionContext.shutdown() : null; }")
-    page.context.close()
+    if close:
+        page.context.close()
