@@ -4,6 +4,7 @@ import base64
 import io
 import re
 
+import ipycanvas.canvas
 import ipywidgets as widgets
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def test_mouse_strokes_are_read_as_the_digit_drawn(widget, digit):
         mouse_stroke(widget.canvas, stroke)
     assert widget.prediction == int(digit) and widget.unlike is None
     assert f"data-digit='{digit}'" in widget.verdict.value and "data-unlike=''" in widget.verdict.value
-    assert f"font-size:40px;line-height:50px;color:#282828'>{digit}<" in widget.verdict.value  # read with confidence
+    assert f"class='lenet-text' style='font-size:40px;line-height:50px'>{digit}<" in widget.verdict.value  # read with confidence
     assert widget.probabilities.sum() == pytest.approx(1, abs=1e-5)
     shown = [float(part.split("'")[0]) for part in widget.bars.value.split("data-p='")[1:]]
     assert shown == pytest.approx(widget.probabilities.tolist(), abs=1e-4)
@@ -133,47 +134,76 @@ def test_moves_without_a_pressed_button_draw_nothing(widget):
     assert widget.prediction is None and widget.strokes == []
 
 
-# ---------------------------------------------------------------- 1. the layout fits the screen
+def canvas_commands(monkeypatch, canvas) -> list:
+    """The drawing commands the kernel sends to ``canvas``'s view in the browser, as they are sent."""
+    sent = []
+    manager = ipycanvas.canvas._CANVAS_MANAGER
+    send_command = manager.send_command
+    monkeypatch.setattr(manager, "send_command", lambda target, command, buffers=[]: (
+        target is canvas and sent.append(command), send_command(target, command, buffers)))
+    return sent
+
+
+def test_the_browser_paints_the_ink_and_the_kernel_keeps_each_finished_stroke(widget, monkeypatch):
+    widget.clear()
+    sent = canvas_commands(monkeypatch, widget.canvas)
+    points = EXAMPLE_STROKES["1"][0]
+    send(widget.canvas, "mouse_down", x=points[0][0], y=points[0][1])
+    for x, y in points[1:]:
+        send(widget.canvas, "mouse_move", x=x, y=y)
+    assert sent == [], "a mouse move must not wait for the kernel to draw its segment"
+    assert widget.drawing.max() == 255  # the kernel rasterised the moves for the net all the same
+    send(widget.canvas, "mouse_up", x=points[-1][0], y=points[-1][1])
+    assert len(sent) == 1 and widget.prediction == 1  # the whole stroke, in one command
+    pen = re.search(r"lineWidth = (\d+)", widget.ui.children[0].value)  # the browser's pen is the kernel's
+    assert pen and int(pen.group(1)) == widget.line_width and "onload" in widget.ui.children[0].value
+
+
+def test_a_stroke_updates_the_prediction_before_the_mouse_is_released(widget, monkeypatch):
+    widget.clear()
+    clock = iter(np.arange(0, 100, 0.05))  # each reading of the clock 50 ms later
+    monkeypatch.setattr(draw.time, "monotonic", lambda: float(next(clock)))
+    reads = []
+    update = widget._update
+    monkeypatch.setattr(widget, "_update", lambda: (reads.append(len(widget._pen or ())), update()))
+    points = EXAMPLE_STROKES["7"][0]
+    dense = [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for (x0, y0), (x1, y1) in zip(points, points[1:])
+             for t in np.linspace(0, 1, 6, endpoint=False)]
+    send(widget.canvas, "mouse_down", x=dense[0][0], y=dense[0][1])
+    for x, y in dense[1:]:
+        send(widget.canvas, "mouse_move", x=x, y=y)
+    assert widget.prediction is not None and reads, "no prediction while the stroke was drawn"
+    assert 2 <= len(reads) <= len(dense) * 0.05 / draw.THROTTLE_S + 1  # throttled: not at every move
+    assert widget.strokes == []  # the stroke is still being drawn
+    send(widget.canvas, "mouse_up", x=dense[-1][0], y=dense[-1][1])
+    assert widget.prediction == 7 and reads[-1] == 0
+
+
+# ---------------------------------------------------------------- 1. the layout wraps to fit the screen
 
 def _px(value: "str | None") -> int:
     assert value and value.endswith("px"), f"a fixed size in px is needed, got {value!r}"
     return int(value[:-2])
 
 
-def _margins(layout) -> tuple:
-    """(top, right, bottom, left) margin; JupyterLab gives a widget without one 2 px all round."""
-    if not layout.margin:
-        return (2, 2, 2, 2)
-    parts = [0 if p == "0" else _px(p) for p in layout.margin.split()]
-    return tuple(parts * 4)[:4] if len(parts) == 1 else tuple(parts)
-
-
-def footprint(w) -> tuple:
-    """(width, height) in px a widget takes with its margins: leaves must have a fixed size, boxes
-    add up their children (HBox side by side, VBox one under another)."""
-    top, right, bottom, left = _margins(w.layout) if not isinstance(w, widgets.Box) or w.layout.margin else (0,) * 4
-    if isinstance(w, widgets.Box):
-        sizes = [footprint(child) for child in w.children]
-        across = isinstance(w, widgets.HBox)
-        width = sum(s[0] for s in sizes) if across else max(s[0] for s in sizes)
-        height = max(s[1] for s in sizes) if across else sum(s[1] for s in sizes)
-        if w.layout.width or w.layout.height:
-            assert width <= _px(w.layout.width) and height <= _px(w.layout.height), "children overflow their box"
-            width, height = _px(w.layout.width), _px(w.layout.height)
-    else:
-        border = 2 * int(w.layout.border.split("px")[0]) if w.layout.border else 0
-        width, height = _px(w.layout.width) + border, _px(w.layout.height) + border
-    return width + left + right, height + top + bottom
-
-
-def test_the_widget_fits_the_notebooks_output_area(widget):
-    width, height = footprint(widget.ui)  # the sum of the pixel sizes the widget sets
-    assert width <= SCREEN[0] and height <= SCREEN[1], f"{width} x {height} px is more than {SCREEN}"
-    assert (width, height) == LAYOUT_SIZE  # the layout table the picture uses is the widget's
+def test_the_columns_wrap_instead_of_being_squeezed(widget):
+    """Three columns of fixed widths (LAYOUT's, which the picture uses) in a row that wraps: in a
+    narrow notebook a column moves down whole instead of being clipped or squeezed (the browser
+    test tests/test_browser_layout.py checks it at 1280 and 1400 px with the file browser open)."""
+    row = widget.ui.children[1]
+    assert row.layout.flex_flow == "row wrap"
+    widths = [_px(column.layout.width) for column in row.children]
+    assert widths == [max(w for _, w, _ in column) for column in draw.COLUMNS]
+    assert all(column.layout.flex == "0 0 auto" for column in row.children)
+    assert sum(widths) + draw.COLUMN_GAP * 2 == LAYOUT_SIZE[0] <= SCREEN[0] and LAYOUT_SIZE[1] <= SCREEN[1]
+    assert max(widths) + draw.COLUMN_GAP <= 900 - 100  # one column fits the narrowest notebook's output
+    for column in row.children:
+        for child in column.children:  # the height a piece of text needs is a minimum, not a cut
+            assert child.layout.height is None or not isinstance(child, widgets.HTML)
     for layer, view in VIEWS.items():  # map canvases are shown 1:1, so text on them is as drawn
         canvas = widget.map_canvases[layer]
         assert (_px(canvas.layout.height), _px(canvas.layout.width)) == (canvas.height, canvas.width) == view.pixels
-    texts = [widget.verdict.value, widget.bars.value, widget.info.value]
+    texts = [widget.verdict.value, widget.bars.value, widget.info.value, draw.tint_legend_html()]
     sizes = [int(s) for text in texts for s in re.findall(r"font-size:(\d+)px", text)]
     assert sizes and min(sizes) >= 11
 
@@ -317,10 +347,48 @@ def test_a_selection_is_undone_by_a_second_click_the_button_or_the_api(widget):
         assert not any((picture[..., :3] == GREEN).all(axis=-1).any() for picture in widget.panes().values())
 
 
-def test_a_click_between_the_maps_selects_nothing(widget):
-    widget.select_unit("c1", 0, 0, 0)
-    send(widget.map_canvases["c1"], "mouse_down", x=1, y=1)  # the title band
-    assert widget.selected == ("c1", 0, 0, 0)
+def _gap_points() -> list:
+    """(layer, (x, y) canvas pixel off every unit, the nearest unit) for clicks between the maps."""
+    c3 = GRIDS["c3"]
+    (top, left), right_of_0, (_, w) = c3.origin(0), c3.origin(1)[1], c3.tile
+    return [("c1", (1, 1), (0, 0, 0)),                                          # the title: map 0's corner
+            ("c3", ((left + w + 0.5) * 4, (top + 5.5) * 4), (0, 5, w - 1)),     # just right of map 0
+            ("c3", ((right_of_0 - 0.5) * 4, (top + 5.5) * 4), (1, 5, 0)),       # just left of map 1
+            ("s4", (447, 143), (15, 4, 4)),                                     # the bottom right corner
+            ("c5", (5, 50), (0, 0, 0)),                                         # the value axis: unit 0
+            ("f6", (379, 100), (83, 0, 0))]                                     # below the last bar
+
+
+@pytest.mark.parametrize("layer, point, unit", _gap_points())
+def test_a_click_between_the_maps_picks_the_nearest_unit(widget, layer, point, unit):
+    widget.select_unit(None)
+    x, y = point
+    view = VIEWS[layer]
+    assert view.locate(x / view.scale, y / view.scale) is None  # not on a unit...
+    send(widget.map_canvases[layer], "mouse_down", x=x, y=y)
+    assert widget.selected == (layer, *unit)  # ...yet the click selects the nearest one
+
+
+def test_clear_wipes_the_drawing_and_the_selection(widget):
+    widget.draw_strokes(EXAMPLE_STROKES["7"])
+    click_unit(widget, "c3", 7, 3, 4)
+    widget.clear_button.click()
+    assert widget.selected is None and widget.highlight is None and widget.deselect_button.disabled
+    assert widget.prediction is None and "Click a unit" in widget.info.value
+    assert not any((picture[..., :3] == GREEN).all(axis=-1).any() for picture in widget.panes().values())
+
+
+def test_the_orange_tint_has_a_legend_in_the_page_and_the_picture(widget):
+    page = draw.tint_legend_html()
+    orange = "rgb(255, 140, 0)"
+    assert page.count(orange) == 2 and "receptive field" in page and "S2 maps it reads" in page
+    shown = [w.value for w in widget.ui.children[1].children[0].children if isinstance(w, widgets.HTML)]
+    assert page in shown
+    x, y, w, h = LAYOUT["tint"]
+    picture = np.array(widget.picture())[y:y + h, x:x + w].astype(int)
+    swatch = picture[3:3 + draw.TINT_SWATCH_PX, :draw.TINT_SWATCH_PX]
+    assert (swatch == draw.TINT_RGB).all(axis=-1).mean() > 0.9  # the wash: a filled orange square
+    assert (picture[:, draw.TINT_SWATCH_PX + 6:] < 100).all(axis=-1).any()  # and its words beside it
 
 
 def test_bad_units_are_refused_with_a_message(widget):

@@ -22,6 +22,7 @@ layout stays in the notebook for readers without a kernel
 
 import html
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -64,7 +65,8 @@ ACT_RANGE = ScaledTanh().A  # LeNet-5's scaled tanh lies in +-A: the fixed colou
 
 WARN_RGB = (170, 60, 0)
 EMPTY_RGB = (215, 215, 215)   # a map before anything is drawn
-FED_FRAME = (((255, 140, 0), 3),)                  # around the S2 maps a selected C3 unit reads
+TINT_RGB = (255, 140, 0)                           # the orange of a selected unit's receptive field
+FED_FRAME = ((TINT_RGB, 3),)                       # around the S2 maps a selected C3 unit reads
 SELECTION_FRAME = (((0, 200, 0), 2), ((0, 0, 0), 1))  # around the selected unit: green, then black
 MARGIN_PX, TITLE_PX, LABEL_PX, GAP_PX = 4, 20, 16, 14
 
@@ -136,6 +138,19 @@ class Grid:
             if 0 <= math.floor(y) - top < h and 0 <= math.floor(x) - left < w:
                 return channel, math.floor(y) - top, math.floor(x) - left
         return None
+
+    def nearest(self, x: float, y: float) -> tuple:
+        """(channel, row, col) of the unit nearest to point (x, y) in units: a click between the
+        maps or on a number picks the closest unit of the closest map."""
+        h, w = self.tile
+
+        def gap(channel: int) -> float:
+            top, left = self.origin(channel)
+            return math.hypot(max(left - x, 0, x - (left + w)), max(top - y, 0, y - (top + h)))
+
+        channel = min(range(layer_shape(self.layer)[0]), key=gap)
+        top, left = self.origin(channel)
+        return channel, min(max(math.floor(y) - top, 0), h - 1), min(max(math.floor(x) - left, 0), w - 1)
 
     def label_anchor(self, channel: int) -> tuple:
         """(x, y) in pixels of the left end of the baseline of map ``channel``'s number."""
@@ -213,6 +228,11 @@ class Strip:
         inside = TITLE_PX <= y < TITLE_PX + PLOT_PX and x >= AXIS_PX and unit < self.units
         return (unit, 0, 0) if inside else None
 
+    def nearest(self, x: float, y: float) -> tuple:
+        """(unit, 0, 0) of the column nearest to pixel (x, y): a click on the axis, the title or
+        the numbers picks the closest bar."""
+        return min(max((math.floor(x) - AXIS_PX) // self.bar, 0), self.units - 1), 0, 0
+
     @cached_property
     def _background(self) -> np.ndarray:
         """The sheet with the title, the value axis and the unit numbers, drawn once."""
@@ -264,7 +284,7 @@ def input_view(x: torch.Tensor, box: "Box | None" = None) -> np.ndarray:
         inside = np.zeros(grey.shape, bool)
         inside[box.slices] = True
         rgb[~inside] *= 0.3
-        rgb[inside] = 0.6 * rgb[inside] + 0.4 * np.array([255.0, 140, 0])
+        rgb[inside] = 0.6 * rgb[inside] + 0.4 * np.array(TINT_RGB, dtype=float)
     out = np.empty(grey.shape + (4,), np.uint8)
     out[..., :3], out[..., 3] = rgb.astype(np.uint8), 255
     return out
@@ -292,10 +312,15 @@ def colour_legend() -> Image.Image:
 # ---------------------------------------------------------------- the layout (screen pixels)
 
 SEEN_SCALE, ROW_GAP, COLUMN_GAP = 5, 4, 16
+#: The legend of the orange tint, under the 32x32 view: (swatch, text) lines.
+TINT_LEGEND = (("wash", "the selected unit's receptive field: the input pixels it sees (the rest dimmed)"),
+               ("frame", "a C3 unit's inputs: the S2 maps it reads"))
+TINT_LINE_PX, TINT_SWATCH_PX = 18, 12
+TINT_H = 4 * TINT_LINE_PX
 LEFT_W, MIDDLE_W = CANVAS_SIZE + 2, 250  # the drawing canvas has a 1-pixel border
 #: The widget's three columns of (name, width, height), top to bottom.
 COLUMNS = ((("drawing", LEFT_W, CANVAS_SIZE + 2), ("buttons", LEFT_W, 28), ("seen_title", LEFT_W, 20),
-            ("seen", 32 * SEEN_SCALE, 32 * SEEN_SCALE), ("info", LEFT_W, 112)),
+            ("seen", 32 * SEEN_SCALE, 32 * SEEN_SCALE), ("tint", LEFT_W, TINT_H), ("info", LEFT_W, 112)),
            (("verdict", MIDDLE_W, 110), ("bars", *BARS_PX), ("legend", *LEGEND_PX)),
            tuple((layer, view.pixels[1], view.pixels[0]) for layer, view in VIEWS.items()))
 
@@ -313,12 +338,6 @@ def _positions(columns: Sequence) -> tuple:
 
 
 LAYOUT, LAYOUT_SIZE = _positions(COLUMNS)
-
-
-def _place(name: str, **more) -> widgets.Layout:
-    """The fixed size of element ``name`` (from :data:`LAYOUT`) and the gap below it."""
-    _, _, w, h = LAYOUT[name]
-    return widgets.Layout(width=f"{w}px", height=f"{h}px", margin=f"0 0 {ROW_GAP}px 0", **more)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list:
@@ -341,7 +360,75 @@ def _pixel_canvas(height: int, width: int, scale: int, name: str) -> Canvas:
     return Canvas(width=width, height=height, layout=layout, _dom_classes=["lenet-pixelated", name])
 
 
-STYLE = "<style>.lenet-pixelated { image-rendering: pixelated; } .lenet-map { cursor: crosshair; }</style>"
+#: Text colours from JupyterLab's theme (the warning's own pair, readable on the light and the dark
+#: theme), the canvases' cursors, and no page scrolling while a finger draws.
+STYLE = """<style>
+.lenet-draw .lenet-text { color: var(--jp-ui-font-color1); }
+.lenet-draw .lenet-warn { color: #a33b00; }
+body[data-jp-theme-light='false'] .lenet-draw .lenet-warn { color: #ffa45c; }
+.lenet-pixelated { image-rendering: pixelated; }
+.lenet-map, .lenet-draw-canvas { cursor: crosshair; }
+.lenet-draw-canvas { touch-action: none; }
+</style>"""
+
+#: The pen in the browser: it paints the stroke being drawn on the drawing canvas as the pointer
+#: moves, with no round trip through the kernel (which still gets every event from ipycanvas and
+#: rasterises the same stroke for the net). The kernel draws each finished stroke on the canvas
+#: itself, and every kernel redraw of the canvas wipes what the pen painted; so the pen repaints the
+#: whole stroke at each move. It runs once per view, from a 1-pixel image's onload in ``STYLE``'s widget.
+PEN_JS = """(function (img) {
+  var root = img.closest('.lenet-draw');
+  if (!root) { setTimeout(function () { img.onload(); }, 50); return; }
+  if (root.dataset.pen) return;
+  root.dataset.pen = 'on';
+  var points = null, canvas = null;
+  function at(e) { var r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; }
+  function paint() { var c = canvas.getContext('2d'); c.save();
+    c.strokeStyle = 'black'; c.lineWidth = WIDTH; c.lineCap = c.lineJoin = 'round'; c.beginPath();
+    c.moveTo(points[0][0], points[0][1]);
+    for (var i = 1; i < points.length; i++) c.lineTo(points[i][0], points[i][1]);
+    if (points.length === 1) c.lineTo(points[0][0] + 0.01, points[0][1]);
+    c.stroke(); c.restore(); }
+  root.addEventListener('pointerdown', function (e) {
+    if (!e.target.classList.contains('lenet-draw-canvas')) return;
+    canvas = e.target; points = [at(e)]; paint(); });
+  root.addEventListener('pointermove', function (e) {
+    if (points && e.target === canvas && e.buttons) { points.push(at(e)); paint(); } });
+  ['pointerup', 'pointercancel', 'pointerout'].forEach(function (type) {
+    root.addEventListener(type, function (e) { if (e.target === canvas) points = null; }); });
+})(this)"""
+PIXEL_GIF = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
+THROTTLE_S = 0.15  #: during a stroke, the net reads the drawing at most this often (seconds)
+
+
+def _text(html_text: str, size: int, line_px: int, kind: str = "text") -> str:
+    """A div of ``html_text`` in the theme's text colour (``kind`` "warn": the warning's colour)."""
+    return f"<div class='lenet-{kind}' style='font-size:{size}px;line-height:{line_px}px'>{html_text}</div>"
+
+
+def _column(children: list, width: int) -> widgets.VBox:
+    """A column of the widget: fixed width, never squeezed; the columns wrap to a new row instead."""
+    return widgets.VBox(children, layout=widgets.Layout(width=f"{width}px", flex="0 0 auto",
+                                                        margin=f"0 {COLUMN_GAP}px {COLUMN_GAP}px 0"))
+
+
+def _place(name: str, text: bool = False) -> widgets.Layout:
+    """Element ``name``'s size from :data:`LAYOUT` and the gap below it; for ``text``, the height is
+    a minimum (the text may need more), for a picture it is exact (pictures are shown 1:1)."""
+    _, _, w, h = LAYOUT[name]
+    return widgets.Layout(width=f"{w}px", margin=f"0 0 {ROW_GAP}px 0",
+                          **({"min_height": f"{h}px"} if text else {"height": f"{h}px"}))
+
+
+def tint_legend_html() -> str:
+    """The legend of the orange tint (:data:`TINT_LEGEND`) as HTML: a swatch and its meaning per line."""
+    swatch = {"wash": f"background:rgb{TINT_RGB}", "frame": f"border:3px solid rgb{TINT_RGB};box-sizing:border-box"}
+    rows = "".join(
+        f"<div style='display:flex;gap:6px;align-items:flex-start'><span style='flex:0 0 {TINT_SWATCH_PX}px;"
+        f"height:{TINT_SWATCH_PX}px;margin-top:3px;{swatch[kind]}'></span><span>{html.escape(text)}</span></div>"
+        for kind, text in TINT_LEGEND)
+    return _text(rows, TEXT_FONT, TINT_LINE_PX)
 
 
 class DrawDigit(SavedPicture):
@@ -369,6 +456,7 @@ class DrawDigit(SavedPicture):
         self.selected: "tuple | None" = None
         self._ink = Image.new("L", (CANVAS_SIZE, CANVAS_SIZE))
         self._pen: "list | None" = None  # the stroke being drawn
+        self._read_at = 0.0  # when the net last read the drawing (time.monotonic)
         self._shown: dict[str, np.ndarray] = {}  # what each map canvas shows now
 
         self.canvas = Canvas(width=CANVAS_SIZE, height=CANVAS_SIZE, layout=widgets.Layout(
@@ -383,16 +471,17 @@ class DrawDigit(SavedPicture):
         for register in (self.canvas.on_touch_end, self.canvas.on_touch_cancel):
             register(lambda touches: self._up())
         button = dict(width="120px", height="28px", margin="0 8px 0 0")
-        self.clear_button = widgets.Button(description="Clear", icon="eraser", layout=widgets.Layout(**button))
+        self.clear_button = widgets.Button(description="Clear", icon="eraser", tooltip="wipe the drawing and the selection",
+                                           layout=widgets.Layout(**button))
         self.clear_button.on_click(lambda _: self.clear())
         self.deselect_button = widgets.Button(description="Deselect", icon="times", disabled=True,
                                               tooltip="deselect the unit (or click it again)",
                                               layout=widgets.Layout(**button))
         self.deselect_button.on_click(lambda _: self.clear_selection())
         self.seen = _pixel_canvas(32, 32, SEEN_SCALE, "lenet-seen")
-        self.verdict = widgets.HTML(layout=_place("verdict", overflow="hidden"))
-        self.bars = widgets.HTML(layout=_place("bars", overflow="hidden"), _dom_classes=["lenet-bars"])
-        self.info = widgets.HTML(layout=_place("info", overflow="hidden"), _dom_classes=["lenet-selection"])
+        self.verdict = widgets.HTML(layout=_place("verdict", text=True))
+        self.bars = widgets.HTML(layout=_place("bars", text=True), _dom_classes=["lenet-bars"])
+        self.info = widgets.HTML(layout=_place("info", text=True), _dom_classes=["lenet-selection"])
         legend = widgets.Image(value=png_bytes(colour_legend()), format="png", layout=_place("legend"))
         self.map_canvases = {}
         for layer, view in VIEWS.items():
@@ -401,17 +490,17 @@ class DrawDigit(SavedPicture):
                             _dom_classes=["lenet-map", f"lenet-map-{layer}"])
             canvas.on_mouse_down(lambda x, y, layer=layer: self._click(layer, x, y))
             self.map_canvases[layer] = canvas
+        pen = f"<img src='{PIXEL_GIF}' alt='' onload=\"{html.escape(PEN_JS.replace('WIDTH', str(self.line_width)))}\">"
+        columns = [_column([self.canvas, widgets.HBox([self.clear_button, self.deselect_button], layout=_place("buttons")),
+                            widgets.HTML(_text("<b>What LeNet-5 sees</b> (32x32)", TITLE_FONT, 20),
+                                         layout=_place("seen_title", text=True)),
+                            self.seen, widgets.HTML(tint_legend_html(), layout=_place("tint", text=True)), self.info], LEFT_W),
+                   _column([self.verdict, self.bars, legend], MIDDLE_W),
+                   _column(list(self.map_canvases.values()), max(w for _, w, _ in COLUMNS[2]))]
         self.ui = widgets.VBox([
-            widgets.HTML(STYLE, layout=widgets.Layout(width="0px", height="0px", margin="0")),
-            widgets.HBox([
-                widgets.VBox([self.canvas, widgets.HBox([self.clear_button, self.deselect_button],
-                                                        layout=_place("buttons")),
-                              widgets.HTML("<div style='font-size:14px;line-height:20px'><b>What LeNet-5 "
-                                           "sees</b> (32x32)</div>", layout=_place("seen_title")),
-                              self.seen, self.info],
-                             layout=widgets.Layout(margin=f"0 {COLUMN_GAP}px 0 0")),
-                widgets.VBox([self.verdict, self.bars, legend], layout=widgets.Layout(margin=f"0 {COLUMN_GAP}px 0 0")),
-                widgets.VBox(list(self.map_canvases.values()))])])
+            widgets.HTML(STYLE + pen, layout=widgets.Layout(width="0px", height="0px", margin="0", overflow="hidden")),
+            widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap", margin=f"0 -{COLUMN_GAP}px 0 0"))],
+            _dom_classes=["lenet-draw"])
         self._reset_canvas()
         self._update()
 
@@ -419,35 +508,43 @@ class DrawDigit(SavedPicture):
 
     def _down(self, x: float, y: float) -> None:
         self._pen = [(x, y)]
+        self._read_at = time.monotonic()
         self._dot(x, y)
 
     def _move(self, x: float, y: float) -> None:
+        """A move with the button down: the browser has painted it; rasterise it for the net, and
+        let the net read the drawing if it has not for :data:`THROTTLE_S`."""
         if self._pen is not None:
             x0, y0 = self._pen[-1]
             self._pen.append((x, y))
-            self.canvas.stroke_line(x0, y0, x, y)
             ImageDraw.Draw(self._ink).line([(x0, y0), (x, y)], fill=255, width=self.line_width)
-            self._dot(x, y, on_canvas=False)
+            self._dot(x, y)
+            if time.monotonic() - self._read_at >= THROTTLE_S:
+                self._update()
 
     def _up(self, x: "float | None" = None, y: "float | None" = None) -> None:
         if self._pen is not None:
-            self.strokes.append(self._pen)
-            self._pen = None
+            stroke, self._pen = self._pen, None
+            self.strokes.append(stroke)
+            with hold_canvas():  # the stroke the browser painted, now kept by the canvas itself
+                if len(stroke) == 1:
+                    self.canvas.fill_circle(*stroke[0], self.line_width / 2)
+                else:
+                    self.canvas.stroke_lines(stroke)
             self._update()
 
-    def _dot(self, x: float, y: float, on_canvas: bool = True) -> None:
+    def _dot(self, x: float, y: float) -> None:
         r = self.line_width / 2
-        if on_canvas:
-            self.canvas.fill_circle(x, y, r)
         ImageDraw.Draw(self._ink).ellipse([x - r, y - r, x + r, y + r], fill=255)
 
     def _click(self, layer: str, x: float, y: float) -> None:
-        """A click on a layer's canvas at pixel (x, y): select the unit there, or deselect it."""
+        """A click on a layer's canvas at pixel (x, y): select the nearest unit, or deselect it
+        when it is the selected one."""
         view = VIEWS[layer]
-        unit = view.locate(x / view.scale, y / view.scale)
-        if unit is not None and (layer, *unit) == self.selected:
+        unit = view.nearest(x / view.scale, y / view.scale)
+        if (layer, *unit) == self.selected:
             self.clear_selection()
-        elif unit is not None:
+        else:
             self.select_unit(layer, *unit)
 
     # ---------------------------------------------------------------- the Python API
@@ -464,8 +561,9 @@ class DrawDigit(SavedPicture):
         return self
 
     def clear(self) -> None:
-        """Wipe the drawing (the selected unit stays selected)."""
-        self.strokes, self._pen = [], None
+        """Wipe the drawing and deselect the selected unit (the **Clear** button)."""
+        self.strokes, self._pen, self.selected = [], None, None
+        self.deselect_button.disabled = True
         self._ink = Image.new("L", (CANVAS_SIZE, CANVAS_SIZE))
         self._reset_canvas()
         self._update()
@@ -535,9 +633,9 @@ class DrawDigit(SavedPicture):
             self.probabilities = torch.softmax(out["output"][0], dim=0).numpy()
             self.statistics = digit_statistics(drawing, self.image)
             self.unlike = unlike_reason(self.statistics)
+        self._read_at = time.monotonic()
         digit = "" if self.prediction is None else self.prediction
-        lines = "".join(f"<div style='font-size:{size}px;line-height:{round(size * 1.25)}px;color:"
-                        f"{'#%02x%02x%02x' % colour}'>{html.escape(text)}</div>"
+        lines = "".join(_text(html.escape(text), size, round(size * 1.25), "warn" if colour == WARN_RGB else "text")
                         for text, size, colour in self.verdict_lines())
         self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' data-unlike='"
                               f"{html.escape(self.unlike or '')}'>{lines}</div>")
@@ -562,8 +660,7 @@ class DrawDigit(SavedPicture):
                 if not np.array_equal(picture, self._shown.get(layer)):
                     self.map_canvases[layer].put_image_data(picture)
                     self._shown[layer] = picture
-        self.info.value = (f"<div style='font-size:{TEXT_FONT}px;line-height:18px'>"
-                           f"{html.escape(self.describe_selection())}</div>")
+        self.info.value = _text(html.escape(self.describe_selection()), TEXT_FONT, 18)
 
     def panes(self) -> dict:
         """Each layer's picture (RGBA, screen pixels), with the selected unit and C3's inputs framed."""
@@ -606,6 +703,13 @@ class DrawDigit(SavedPicture):
         pen.text((x, y + 2), "What LeNet-5 sees (32x32)", fill=TEXT_RGB, font=font(TITLE_FONT))
         seen = Image.fromarray(input_view(self.image, self.highlight)[..., :3])
         sheet.paste(seen.resize((32 * SEEN_SCALE, 32 * SEEN_SCALE), Image.NEAREST), at("seen"))
+        x, y = at("tint")
+        for kind, text in TINT_LEGEND:  # as tint_legend_html lays it out: a swatch, the text beside it
+            box = [x, y + 3, x + TINT_SWATCH_PX - 1, y + 3 + TINT_SWATCH_PX - 1]
+            pen.rectangle(box, **({"fill": TINT_RGB} if kind == "wash" else {"outline": TINT_RGB, "width": 3}))
+            for line in _wrap(text, font(TEXT_FONT), LEFT_W - TINT_SWATCH_PX - 6):
+                pen.text((x + TINT_SWATCH_PX + 6, y), line, fill=TEXT_RGB, font=font(TEXT_FONT))
+                y += TINT_LINE_PX
         x, y = at("info")
         for line in _wrap(self.describe_selection(), font(TEXT_FONT), LEFT_W):
             pen.text((x, y), line, fill=TEXT_RGB, font=font(TEXT_FONT))

@@ -38,8 +38,9 @@ def _bar_colour(digit: int, winner: "int | None", doubt: bool) -> tuple:
 
 
 def bars_html(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> str:
-    """The ten probabilities as HTML bars on a log scale (``bar_length``) with their percentages;
-    ``winner``'s bar red, all grey when ``doubt``; empty bars when ``probabilities`` is None."""
+    """The ten probabilities as HTML bars on a log scale (``bar_length``) with their percentages, in
+    the JupyterLab theme's text colour; ``winner``'s bar red, all grey when ``doubt``; empty bars
+    when ``probabilities`` is None."""
     rows = [f"<div style='height:{BARS_TITLE_PX}px;white-space:nowrap'>"
             "Probability of each digit (log scale)</div>"]
     for digit, p in enumerate(np.zeros(10) if probabilities is None else probabilities):
@@ -52,9 +53,11 @@ def bars_html(probabilities: "np.ndarray | None", winner: "int | None", doubt: b
             f"<span style='margin-left:6px'>{percent(p) if probabilities is not None else ''}</span></div>")
     ticks = "".join(f"<span style='position:absolute;left:{round(BAR_TRACK_PX * bar_length(t))}px;"
                     f"transform:translateX(-50%)'>{100 * t:g}%</span>" for t in LOG_TICKS)
-    rows.append(f"<div style='position:relative;height:16px;margin-left:{BAR_X}px;font-size:11px;"
-                f"color:#555'>{ticks}</div>")
-    return f"<div style='font-size:13px;line-height:{BAR_ROW_PX}px'>{''.join(rows)}</div>"
+    rows.append(f"<div style='position:relative;height:16px;line-height:16px;margin-left:{BAR_X}px;"
+                f"font-size:11px'>{ticks}</div>")
+    # the text in the theme's colour, readable on JupyterLab's light and dark themes
+    return (f"<div style='font-size:13px;line-height:{BAR_ROW_PX}px;color:var(--jp-ui-font-color1)'>"
+            f"{''.join(rows)}</div>")
 
 
 def bars_picture(probabilities: "np.ndarray | None", winner: "int | None", doubt: bool = False) -> Image.Image:
