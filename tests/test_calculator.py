@@ -13,6 +13,7 @@ from lenet_utils.widgets.calculator import OUTPUT_RGB, PAD_RGB, SECOND_RGB, Shap
 from lenet_utils.widgets.saved_picture import SavedPicture
 
 OUTPUT_AREA = (1100, 760)  # px: what a widget may fill in the notebook (RULES.md)
+NARROW = 860  # px: the output area of a 900 px wide notebook
 CONTROLS_PX = 250  # px: the layer toggle and six sliders above the picture
 
 
@@ -76,8 +77,9 @@ def test_the_picture_draws_padding_window_stride_and_output_to_scale():
     padded = layer_picture(28, 5, 2, 1, 28, 1, 6)
     assert _count(padded, PAD_RGB) > 0 and _count(layer_picture(28, 5, 0, 1, 24, 1, 6), PAD_RGB) == 0
     assert _count(padded, SECOND_RGB) > 14 * 14  # the window one stride on, its output cell, the legend's square
-    assert _count(layer_picture(5, 5, 0, 1, 1, 1, 6), SECOND_RGB) <= 14 * 14, \
-        "with no second position only the legend's blue square is drawn"
+    for no_second in (layer_picture(5, 5, 0, 1, 1, 1, 6), layer_picture(6, 5, 0, 2, None, 1, 6),
+                      layer_picture(3, 9, 0, 1, None, 1, 6)):  # S past the edge; F larger than the padded input
+        assert _count(no_second, SECOND_RGB) == 0, "no blue window drawn, so no blue square in the legend"
     # Same padded input and window, so the same cell size: the output's area goes with O squared.
     big, small = _count(layer_picture(28, 4, 1, 1, 27, 1, 6), OUTPUT_RGB), _count(layer_picture(28, 4, 1, 2, 14, 1, 6),
                                                                                   OUTPUT_RGB)
@@ -94,8 +96,8 @@ def test_calculator_is_a_saved_picture_that_follows_the_sliders(monkeypatch):
     assert calc.picture.layout.width == f"{live.width}px" and calc.picture.layout.height == f"{live.height}px"
     saved = _png(calc.snapshot())
     assert saved.width <= OUTPUT_AREA[0] and saved.height <= OUTPUT_AREA[1]
-    assert live.height <= OUTPUT_AREA[1] - CONTROLS_PX and 460 + 16 + 560 <= OUTPUT_AREA[0]
-    assert "O = (28 − 5 + 2·2) / 1 + 1 = 28" in calc.summary()
+    assert live.height <= OUTPUT_AREA[1] - CONTROLS_PX
+    assert "O = (28 − 5 + 2·2) / 1 + 1 = 28" in calc._lines
     before = calc.picture.value, calc.snapshot()
     calc.W.value = 32
     assert calc.picture.value != before[0] and calc.snapshot() != before[1]
@@ -150,3 +152,37 @@ def test_a_value_off_its_slider_is_refused_not_clamped(kwargs, message):
 def test_every_slider_end_is_accepted():
     calc = ShapeCalculator(W=64, F=11, P=6, S=6, in_channels=64, out_channels=128)
     assert (calc.W.value, calc.F.value, calc.P.value, calc.S.value) == (64, 11, 6, 6)
+
+
+def test_the_controls_never_shrink_and_the_result_wraps_below_them():
+    calc = ShapeCalculator()
+    top, picture = calc.ui.children
+    controls, result = top.children
+    assert top.layout.flex_flow == "row wrap" and result is calc.result
+    assert controls.layout.flex == "0 0 auto", "squeezed, the sliders' values hide behind a scrollbar"
+    widest = max(int(s.layout.width.removesuffix("px")) for s in controls.children if s.layout.width)
+    assert widest + 16 + int(result.layout.min_width.removesuffix("px")) <= NARROW  # side by side at 900 px
+    assert _png(calc.picture.value).width <= NARROW
+
+
+@pytest.mark.parametrize("W, F", [(28, 5), (3, 9)])
+def test_the_result_is_dark_text_on_a_white_card_in_any_theme(W, F):
+    calc = ShapeCalculator(W=W, F=F)
+    colour = "#0b6e0b" if calc.valid else "#b00020"  # 6.3:1 and 7.1:1 against white
+    assert calc.result.value.startswith(f"<div class='lenet-calc-result' style='background:#ffffff;color:{colour};")
+
+
+def test_the_saved_view_prints_the_settings_once(monkeypatch):
+    from lenet_utils.widgets import calculator
+
+    calc = ShapeCalculator(W=28, F=5, P=2, S=1, in_channels=1, out_channels=6)
+    drawn = []
+    monkeypatch.setattr(calculator, "sheet", lambda rows, lines=(): drawn.append((rows, list(lines)))
+                        or Image.new("RGB", (1, 1)))
+    calc.snapshot()
+    (rows, lines), = drawn
+    settings = calc.summary()
+    assert settings == "convolution: W = 28, F = 5, P = 2, S = 1, channels 1 → 6"  # the text above the picture
+    assert [caption for row in rows for _, caption in row] == [""] and settings not in lines
+    assert lines == ["O = (28 − 5 + 2·2) / 1 + 1 = 28", "input 1×28×28 → output 6×28×28 (4,704 values)",
+                     "parameters: 156 = 6×1×5×5 weights + 6 biases"]  # the picture shows the result once

@@ -24,6 +24,7 @@ __all__ = ["ShapeCalculator", "layer_picture"]
 
 PAD_RGB, INPUT_RGB, OUTPUT_RGB = (253, 208, 162), (214, 230, 246), (214, 239, 206)
 FIRST_RGB, SECOND_RGB, LINE_RGB = (220, 0, 0), (30, 90, 220), (170, 170, 170)
+TEXT_RGB = (26, 26, 26)  # the picture's text, on white
 GRID_PX = 260  # the padded input's side (or the window's, if larger) is drawn at most this many px
 
 
@@ -45,13 +46,14 @@ def layer_picture(W: int, F: int, P: int, S: int, O: int | None, in_channels: in
     elif F <= n:
         then = f"no second position: a stride of S = {S} takes the window past the edge"
     else:
-        then = "no position at all: the window is larger than the padded input"
+        then = f"no position at all: the {F}×{F} window is larger than the padded input"
+    # a square in the legend only for what is drawn: the red window always, the blue one when it fits
     legend = [(FIRST_RGB, f"the {F}×{F} window at its first position" + (" → output cell (0, 0)" if O else "")),
-              (SECOND_RGB, then)]
+              (SECOND_RGB if second else None, then)]
     in_caption = [f"input {in_channels}×{W}×{W}",
                   f"padding P = {P} on each side (orange)" if P else "no padding (P = 0)"]
     out_caption = ([f"output {out_channels}×{O}×{O}"] if O else
-                   ["no output: the sliders' setting", "is impossible (see the red text)"])
+                   ["no output: this setting", "is impossible (the text says why)"])
     x0, y0 = margin, margin + 22
     ox = x0 + side + arrow_w
     width = max(ox + max((O or 0) * cell, *(int(text.getlength(t)) for t in out_caption)) + margin,
@@ -79,7 +81,7 @@ def layer_picture(W: int, F: int, P: int, S: int, O: int | None, in_channels: in
                      fill=SECOND_RGB)
         draw.text((middle + S * cell + 6, y0 - 8), f"S = {S}", fill=SECOND_RGB, font=text, anchor="lm")
     draw.rectangle([x0, y0, x0 + F * cell - 1, y0 + F * cell - 1], outline=FIRST_RGB, width=3)
-    draw.text((x0 + side + arrow_w // 2, y0 + min(side, 120) // 2), "→", fill="black", font=big, anchor="mm")
+    draw.text((x0 + side + arrow_w // 2, y0 + min(side, 120) // 2), "→", fill=TEXT_RGB, font=big, anchor="mm")
     if O:
         draw.rectangle([ox, y0, ox + O * cell - 1, y0 + O * cell - 1], fill=OUTPUT_RGB)
         draw.rectangle([ox, y0, ox + cell - 1, y0 + cell - 1], fill=FIRST_RGB)
@@ -88,13 +90,14 @@ def layer_picture(W: int, F: int, P: int, S: int, O: int | None, in_channels: in
         grid(ox, y0, O)
     y = y0 + side + 8
     for k, line in enumerate(in_caption):
-        draw.text((x0, y + 22 * k), line, fill="black", font=text)
+        draw.text((x0, y + 22 * k), line, fill=TEXT_RGB, font=text)
     for k, line in enumerate(out_caption):
-        draw.text((ox, y + 22 * k), line, fill="black" if O else FIRST_RGB, font=text)
+        draw.text((ox, y + 22 * k), line, fill=TEXT_RGB if O else FIRST_RGB, font=text)
     y += 22 * len(in_caption) + 10
     for colour, line in legend:
-        draw.rectangle([x0, y + 3, x0 + 13, y + 16], outline=colour, width=3)
-        draw.text((x0 + 22, y), line, fill="black", font=text)
+        if colour is not None:
+            draw.rectangle([x0, y + 3, x0 + 13, y + 16], outline=colour, width=3)
+        draw.text((x0 + 22, y), line, fill=TEXT_RGB, font=text)
         y += 24
     return picture
 
@@ -112,6 +115,12 @@ def _advice(W: int, F: int, P: int, S: int, is_conv: bool, err: ShapeError) -> l
         return [f"pooling padding P = {P} is more than half the window F = {F}: PyTorch refuses it.",
                 f"Make P at most {F // 2}, or F larger."]
     return [str(err)]
+
+
+def _card(colour: str, body: str) -> str:
+    """The result's HTML: ``body`` in ``colour`` on a white card, whatever JupyterLab's theme."""
+    return (f"<div class='lenet-calc-result' style='background:#ffffff;color:{colour};padding:6px 10px;"
+            f"border-radius:4px;font-size:14px;line-height:22px'>{body}</div>")
 
 
 class ShapeCalculator(SavedPicture):
@@ -147,8 +156,10 @@ class ShapeCalculator(SavedPicture):
         self.S = slider("S", S, 1, 6, "S: stride")
         self.in_channels = slider("in_channels", in_channels, 1, 64, "input channels")
         self.out_channels = slider("out_channels", out_channels, 1, 128, "output channels")
-        self.result = widgets.HTML(layout=widgets.Layout(width="560px", margin="0 0 0 16px"))
-        self.picture = widgets.Image(format="png")
+        # the result on a white card (as the picture), in dark red or green: readable in both themes
+        self.result = widgets.HTML(layout=widgets.Layout(flex="1 1 300px", min_width="300px", max_width="560px",
+                                                         margin="0 0 8px 0"))
+        self.picture = widgets.Image(format="png", layout=widgets.Layout(margin="4px 0 0 0"))
         self.valid, self.output_shape, self.num_params = False, None, None
         self._lines: list[str] = []
         self._conv_out_channels = out_channels  # restored when pooling turns back into a convolution
@@ -162,8 +173,11 @@ class ShapeCalculator(SavedPicture):
         self.reset_button = widgets.Button(description="reset", icon="undo",
                                            tooltip="Back to the values this calculator started with")
         self.reset_button.on_click(lambda _: self.reset())
-        self.ui = widgets.VBox([widgets.HBox([widgets.VBox(controls + [self.reset_button]), self.result]),
-                                self.picture])
+        # the controls never shrink (their values would hide behind a scrollbar): the result wraps below
+        box = widgets.VBox(controls + [self.reset_button], layout=widgets.Layout(flex="0 0 auto", margin="0 16px 8px 0"))
+        self.ui = widgets.VBox([widgets.HBox([box, self.result], layout=widgets.Layout(flex_flow="row wrap",
+                                                                                       width="100%")),
+                                self.picture], layout=widgets.Layout(width="100%"))
         self.ui.add_class("lenet-calc")
         self._update()
 
@@ -205,8 +219,7 @@ class ShapeCalculator(SavedPicture):
         except ShapeError as err:
             self.valid, self.output_shape, self.num_params = False, None, None
             self._lines = [f"invalid: {formula} = {(W - F + 2 * P) / S + 1:g}", *_advice(W, F, P, S, is_conv, err)]
-            self.result.value = ("<div style='color:#b00020'>" + "<br>".join(html.escape(line) for line in self._lines)
-                                 + "</div>")
+            self.result.value = _card("#b00020", "<br>".join(html.escape(line) for line in self._lines))
             self._draw(None)
             return
         self.valid, self.output_shape = True, (c_out, size, size)
@@ -219,8 +232,8 @@ class ShapeCalculator(SavedPicture):
         self._lines = [f"{formula} = {size}",
                        f"input {c_in}×{W}×{W} → output {c_out}×{size}×{size} ({c_out * size * size:,} values)",
                        f"parameters: {params}"]
-        self.result.value = (f"<div style='color:#0b6e0b'>{html.escape(formula)} = <b>{size}</b><br>"
-                             + "<br>".join(html.escape(line) for line in self._lines[1:]) + "</div>")
+        self.result.value = _card("#0b6e0b", f"{html.escape(formula)} = <b>{size}</b><br>"
+                                  + "<br>".join(html.escape(line) for line in self._lines[1:]))
         self._draw(size)
 
     def _draw(self, size: int | None) -> None:
@@ -239,10 +252,11 @@ class ShapeCalculator(SavedPicture):
                 f"channels {self.in_channels.value} → {self.out_channels.value}")
 
     def snapshot(self) -> bytes:
-        """A PNG of the layer's picture above the settings and the result's text."""
+        """A PNG of the layer's picture (its captions give every setting) above the result's text."""
         size = self.output_shape[1] if self.valid else None
-        return png_bytes(sheet([[(self._layer(size), self._settings())]], self._lines))
+        return png_bytes(sheet([[(self._layer(size), "")]], self._lines))
 
     def summary(self) -> str:
-        """The settings and the result in plain text."""
-        return "\n".join([self._settings(), *self._lines])
+        """The settings in one line: the text a saved notebook shows above the picture, which
+        shows the result (so nothing is printed twice)."""
+        return self._settings()
