@@ -30,8 +30,8 @@ from PIL import Image
 from .history import History
 
 __all__ = ["Animator", "plot_history", "plot_runs", "plot_best_worst", "plot_ladder",
-           "run_label", "draw_run", "RunCurves", "run_style", "draw_runs", "LivePicture", "PICTURE_PX", "MIN_TEXT_PX",
-           "plot_best_so_far", "epoch_curves_figure"]
+           "run_label", "draw_run", "RunCurves", "run_style", "draw_runs", "LivePicture", "PICTURE_PX", "PICTURE_MIN_PX", "MIN_TEXT_PX",
+           "plot_best_so_far", "epoch_curves_figure", "interval_means", "moving_means"]
 
 
 def _kernel_display():
@@ -309,27 +309,71 @@ def draw_run(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], label: str,
     return line
 
 
-def epoch_curves_figure(points: Sequence, num_epochs: int) -> Figure:
-    """One run's training loss, training and test accuracy against epochs, as the watch widget shows
-    them (``points``: :class:`~lenet_utils.history.Point` s, with ``epoch``, ``train_loss``,
-    ``train_acc`` and ``test_acc`` or None); every marker lies inside the axes.
+def interval_means(points: Sequence, name: str = "train_loss") -> list[tuple[int, float]]:
+    """``(examples seen, mean of name over the batches since the previous point)`` for each point.
 
-        epoch_curves_figure(history.points, num_epochs=10)
+    A :class:`~lenet_utils.history.Point`'s ``train_loss`` and ``train_acc`` are means since the start
+    of its epoch (so a curve of them drops at each new epoch); the difference between two points of
+    one epoch gives the mean over the batches in between, which follows training closely. An
+    epoch's first point starts afresh (the last batch of every epoch is a point).
+
+        interval_means([Point(0.5, 100, 2.0, 0.1), Point(1.0, 200, 1.5, 0.3)])   # [(100, 2.0), (200, 1.0)]
+    """
+    out, epoch_start, seen_before, sum_before, epoch_before = [], 0, 0, 0.0, None
+    for p in points:
+        epoch = math.ceil(p.epoch) - 1  # the epoch it lies in (its end is its last point)
+        if epoch != epoch_before:
+            epoch_start, seen_before, sum_before, epoch_before = seen_before + epoch_start, 0, 0.0, epoch
+        seen = p.examples - epoch_start
+        total = getattr(p, name) * seen
+        out.append((p.examples, (total - sum_before) / max(seen - seen_before, 1)))
+        seen_before, sum_before = seen, total
+    return out
+
+
+def moving_means(intervals: Sequence[tuple[int, float]], window: int) -> list[float]:
+    """For each of :func:`interval_means`' intervals, the mean over it and the ``window - 1`` before,
+    weighted by their examples: a moving average over recent batches that does not restart at an
+    epoch.
+
+        moving_means([(100, 2.0), (200, 1.0), (400, 0.5)], window=2)   # [2.0, 1.5, 0.667]
+    """
+    sizes = [x - (intervals[i - 1][0] if i else 0) for i, (x, _) in enumerate(intervals)]
+    means = []
+    for i in range(len(intervals)):
+        first = max(0, i - window + 1)
+        weighted = sum(n * v for n, (_, v) in zip(sizes[first:i + 1], intervals[first:i + 1]))
+        means.append(weighted / max(sum(sizes[first:i + 1]), 1))
+    return means
+
+
+def epoch_curves_figure(points: Sequence, num_epochs: int, window: int = 1, batches: int | None = None) -> Figure:
+    """One run's training loss, training and test accuracy against epochs, as the watch widget shows
+    them (``points``: :class:`~lenet_utils.history.Point` s, with ``epoch``, ``examples``,
+    ``train_loss``, ``train_acc`` and ``test_acc`` or None). The training curves are
+    :func:`moving_means` over the last ``window`` points (``batches`` batches, named under the axis),
+    so they do not restart at each epoch; every marker lies inside the axes and each test accuracy is
+    written clear of its marker.
+
+        epoch_curves_figure(history.points, num_epochs=10, window=8, batches=32)
     """
     fig = Figure(figsize=(4.4, 3.4), dpi=100, layout="constrained")
     ax = fig.subplots()
-    top = max([2.4] + [p.train_loss for p in points])
     x = [p.epoch for p in points]
-    ax.plot(x, [p.train_loss for p in points], ".-", color="C0", label="train loss")
-    ax.plot(x, [p.train_acc for p in points], ".--", color="C2", label="train acc")
+    loss, acc = (moving_means(interval_means(points, name), window) for name in ("train_loss", "train_acc"))
+    top = max([2.4] + loss)
+    ax.plot(x, loss, "-", color="C0", lw=1.8, label="train loss")
+    ax.plot(x, acc, "--", color="C2", lw=1.8, label="train acc")
     tested = [p for p in points if p.test_acc is not None]
     ax.plot([p.epoch for p in tested], [p.test_acc for p in tested], "o-", color="C1", label="test acc")
-    for p in tested:
-        ax.annotate(f"{p.test_acc:.2f}", (p.epoch, p.test_acc), xytext=(-4, 6), textcoords="offset points",
-                    ha="right", color="C1", fontsize=9)
+    for p in tested:  # above and left of its marker (6 points across), on a light box
+        ax.annotate(f"{p.test_acc:.2f}", (p.epoch, p.test_acc), xytext=(-6, 7), textcoords="offset points",
+                    ha="right", va="bottom", color="C1", fontsize=9,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
     pad = 0.04 * num_epochs  # room for a marker at either end
-    ax.set(xlabel="epoch", ylabel="loss / accuracy", xlim=(-pad, num_epochs + pad),
-           ylim=(-0.04 * top, 1.04 * top))
+    xlabel = "epoch" + (f"\n(train curves: mean of the last {batches} batches)" if batches else "")
+    ax.set(ylabel="loss / accuracy", xlim=(-pad, num_epochs + pad), ylim=(-0.04 * top, 1.04 * top))
+    ax.set_xlabel(xlabel, fontsize=9)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=9, frameon=False,
               handlelength=1.6, columnspacing=1.0)
@@ -337,13 +381,15 @@ def epoch_curves_figure(points: Sequence, num_epochs: int) -> Figure:
     return fig
 
 
-#: The slider panel's picture of its runs (:func:`draw_runs`): 1,080 x 380 pixels shown at that
-#: size, no text under :data:`MIN_TEXT_PX` (9.5 points at 100 dpi are 13 px).
+#: The slider panel's picture of its runs (:func:`draw_runs`): 920 x 400 pixels, its text 10 points
+#: (14 px at 100 dpi), so that shown as narrow as :data:`PICTURE_MIN_PX` no text is under
+#: :data:`MIN_TEXT_PX`.
 DPI = 100
-FIGSIZE = (10.8, 3.8)  # inches
+FIGSIZE = (9.2, 4.0)  # inches
 PICTURE_PX = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
-FONT = 9.5
+FONT = 10
 MIN_TEXT_PX = 11
+PICTURE_MIN_PX = math.ceil(PICTURE_PX[0] * MIN_TEXT_PX / (FONT * DPI / 72))  # the narrowest it may be shown
 LOSS_TOP = 3.0  # the loss axis stops here; larger losses are drawn on the edge
 CHANCE_LOSS = math.log(10)
 #: One hue, marker and line style per run (by run number), so runs on top of each other (all on
@@ -402,12 +448,38 @@ def _free_y(ax, x: float, y: float, taken: list[tuple[float, float]]) -> float:
     return ax.transData.inverted().transform((px, best))[1]
 
 
-def _end_label(ax, text: str, color, bold: bool) -> Text:
-    """A label to write just right of the end of a curve, on a light box (:func:`_place` puts it)."""
-    return ax.text(0, 0, text, color=color, fontsize=FONT, va="center", ha="left", zorder=5,
+def _end_label(ax, text: str, color, bold: bool, dx: float = 5) -> Text:
+    """A label to write ``dx`` points right of the end of a curve, on a light box (:func:`_place` puts it)."""
+    return ax.text(0, 0, text, color=color, fontsize=FONT, va="center", ha="left", zorder=7,
                    fontweight="bold" if bold else "normal",
                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-                   transform=offset_copy(ax.transData, ax.figure, x=5, units="points"))
+                   transform=offset_copy(ax.transData, ax.figure, x=dx, units="points"))
+
+
+def _diverged_labels(ends: list) -> None:
+    """One label per group of diverged runs whose X marks lie within a label's width of each other
+    ("run 4 diverged", "runs 2, 3 and 4 diverged"), written by the newest of the group, right of
+    the group's last mark; the others' labels hidden. ``ends``: the diverged ends of one axis, oldest
+    run first, each (label, xs, ys, number)."""
+    to_px = lambda x: ends[0][0].axes.transData.transform((x, 0))[0]  # noqa: E731
+    by_x = sorted(ends, key=lambda e: e[1][-1])
+    groups, group = [], [by_x[0]]
+    for end in by_x[1:]:
+        if to_px(end[1][-1]) - to_px(group[-1][1][-1]) < LABEL_PX[0]:
+            group.append(end)
+        else:
+            groups.append(group)
+            group = [end]
+    groups.append(group)
+    for group in groups:
+        order = sorted(group, key=ends.index)
+        numbers = [str(number) for *_, number in order]
+        words = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+        writer, last_x = order[-1], max(e[1][-1] for e in group)
+        writer[0].set_text(f"run{'s' if len(numbers) > 1 else ''} {words} diverged")
+        writer[1][-1] = last_x  # the label's place: right of the group's last mark
+        for label, *_ in order[:-1]:
+            label.set_text("")
 
 
 def _place(label: Text, xs: list, ys: list, taken: list[tuple[float, float]]) -> None:
@@ -426,7 +498,7 @@ def _runs_figure(runs: Sequence[RunCurves],
     it to the runs."""
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     ax_loss, ax_acc = axes = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.06, right=0.685, bottom=0.135, top=0.915, wspace=0.25)
+    fig.subplots_adjust(left=0.065, right=0.63, bottom=0.135, top=0.9, wspace=0.3)
     thousands = FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
     for ax in axes:
         ax.set_xlabel("training examples seen", fontsize=FONT)
@@ -436,37 +508,44 @@ def _runs_figure(runs: Sequence[RunCurves],
         ax.axhline(CHANCE_LOSS if ax is ax_loss else 0.1, color="grey", ls=":", lw=1.5, zorder=2)
     ax_loss.set_ylim(0, LOSS_TOP)
     ax_acc.set_ylim(0, 1)
-    ax_loss.set_ylabel("training loss", fontsize=FONT)
-    ax_acc.set_ylabel("test accuracy", fontsize=FONT)
-    ax_loss.set_title("training loss over the last few batches", fontsize=FONT + 1)
-    ax_acc.set_title("test accuracy on the held-out images", fontsize=FONT + 1)
+    ax_loss.set_ylabel("loss", fontsize=FONT)
+    ax_acc.set_ylabel("accuracy", fontsize=FONT)
+    ax_loss.set_title("training loss, recent batches", fontsize=FONT + 0.5, pad=10)
+    ax_acc.set_title("test accuracy, held-out images", fontsize=FONT + 0.5, pad=10)
     ends, legend_lines, fitted = [], [], 0
     for run in runs:
         newest, label_color = run is runs[-1], PALETTE[run.number % len(PALETTE)]
         for ax, (xs, ys) in zip(axes, _on_axes(run.loss, run.acc)):
             diverged = ax is ax_loss and run.diverged_at is not None
-            mark = (run.diverged_at, LOSS_TOP * 0.95) if diverged else None
-            end = _end_label(ax, f"run {run.number}", label_color, newest)  # first: the X goes over it
-            line = draw_run(ax, xs, ys, textwrap.fill(run.label, 36, subsequent_indent="  "),
-                            run_style(run.number, newest), diverged=mark,
-                            mark={"marker": "X", "ms": 12, "color": label_color, "zorder": 5})
+            look, mark = run_style(run.number, newest), None
+            if diverged:  # the line shoots up to an X on the top edge, drawn over every other run
+                xs, ys = [*xs, run.diverged_at], [*ys, LOSS_TOP]
+                look = {**look, "markevery": list(range(len(xs) - 1))}
+                mark = {"marker": "X", "ms": 15, "mfc": label_color, "mec": "white", "mew": 1.5,
+                        "zorder": 6, "clip_on": False}
+            end = _end_label(ax, f"run {run.number}", label_color, newest, dx=11 if diverged else 5)
+            line = draw_run(ax, xs, ys, textwrap.fill(run.label, 36, subsequent_indent="  "), look,
+                            diverged=(xs[-1], ys[-1]) if diverged else None, mark=mark)
             if ax is ax_loss:
                 legend_lines.append(line)
-            if diverged:
-                xs, ys = [mark[0]], [mark[1]]
-                end.set_text(f"run {run.number} diverged")
             fitted = max([fitted, *xs[-1:]])
-            ends.append((ax, line, end, xs, ys, newest and right is not None))
+            ends.append((ax, line, end, xs, ys, newest and right is not None, run.number if diverged else None))
     # the x-axis runs past the last example far enough for the widest "run N" at the ends
     renderer = FigureCanvasAgg(fig).get_renderer()
-    widest = max((end.get_window_extent(renderer).width for _, _, end, *_ in ends
-                  if "diverged" not in end.get_text()), default=0)
+    widest = max((end.get_window_extent(renderer).width for _, _, end, *_, number in ends
+                  if number is None), default=0)
     room = 1 - (widest + 12) / ax_loss.bbox.width
     for ax in axes:
         ax.set_xlim(0, max(right or fitted, 1000) / room)
+    diverged = [(end, xs, ys, number) for _, _, end, xs, ys, _, number in ends if number is not None]
+    if diverged:
+        _diverged_labels(diverged)
     taken = {ax: [] for ax in axes}  # per axis: where the end labels are, oldest run first
     newest_parts = []
-    for ax, line, end, xs, ys, live in ends:
+    for ax, line, end, xs, ys, live, _ in ends:
+        if not end.get_text():  # a diverged run whose group's label another run writes
+            end.set_visible(False)
+            continue
         if live:  # LivePicture draws and places these as the run trains
             newest_parts.append((line, end, list(taken[ax])))
             continue

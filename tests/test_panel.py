@@ -24,10 +24,10 @@ from lenet_utils.models import make_lenet
 from lenet_utils.endings import divergence_message
 from lenet_utils.optimizers import make_optimizer
 from lenet_utils import plot
-from lenet_utils.plot import MIN_TEXT_PX, PICTURE_PX, LivePicture, run_style
+from lenet_utils.plot import MIN_TEXT_PX, PICTURE_MIN_PX, PICTURE_PX, LivePicture, interval_means, run_style
 from lenet_utils.widgets import panel as panel_module
-from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, PanelRun, TrainingPanel, example_sizes, interval_losses,
-                                       legend_label, run_curves)
+from lenet_utils.widgets.panel import (DEFAULTS, RUNS_SHOWN, PanelRun, TrainingPanel, example_sizes, legend_label,
+                                       run_curves)
 
 PNG = b"\x89PNG"
 
@@ -63,7 +63,7 @@ def panel(data):
 def test_the_starting_setting_trains_with_a_test_score_at_every_point(panel, data):
     assert len(panel.runs) == 1 and panel.history is panel.runs[0].history
     run = panel.runs[0]
-    assert run.settings == {**DEFAULTS, "examples": run.settings["examples"]}
+    assert run.settings == {**DEFAULTS, "examples": run.settings["examples"], "seed": 0}
     assert panel.history.status == "completed"
     points = panel.history.points
     assert len(points) >= 10, "the curves need a point every few batches"
@@ -105,7 +105,8 @@ def test_every_control_retrains_with_its_setting(panel, data, monkeypatch):
     panel.examples.value = 500
     assert len(panel.runs) == 8 and len(calls) == 7
     assert panel.runs[-1].settings == {"lr": pytest.approx(0.3), "activation": "tanh", "optimizer": "adam",
-                                       "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 500}
+                                       "init": "pytorch", "pool": "max", "batch_size": 64, "examples": 500,
+                                       "seed": 0}
     assert panel.runs[-1].examples == 500
     assert all(c["hook"] is not None and c["init"] is False for c in calls)
     assert nets[-1]["activation"] == "tanh" and nets[-1]["pool"] == "max"
@@ -172,8 +173,64 @@ def test_a_too_large_learning_rate_is_drawn_and_labelled_as_diverged(panel):
     assert f"checkpoint after {run.diverged_at:,} examples (the loss {how})" in panel.result.value
     assert math.isnan(run.test_acc)
     assert "training" not in panel.result.value.lower()  # the browser test waits for it to go
-    assert legend_label(run, panel.runs[-2:]) == f"run {run.number}: lr 10 (diverged)"
+    assert legend_label(run, panel.runs[-2:]) == f"run {run.number}: lr 10, seed 0 (diverged)"
     assert "diverged" in panel.table.value
+
+
+def test_run_again_trains_the_next_seed_and_draws_a_different_curve(panel):
+    first = panel.runs[-1]
+    panel.rerun_button.click()
+    panel.run_again()
+    runs = panel.runs[-3:]
+    assert [r.seed for r in runs] == [0, 1, 2] and all(r.describe() == first.describe() for r in runs)
+    curves = [run_curves([r])[0] for r in runs]
+    assert len({tuple(c.loss[1]) for c in curves}) == 3, "each seed trains another curve"
+    assert len({tuple(c.acc[1]) for c in curves}) > 1
+    assert [legend_label(r, runs) for r in runs] == [f"run {r.number}: ReLU, SGD, lr 0.1, seed {r.seed}" for r in runs]
+    assert "), seed 2: test acc" in panel.result.value
+    assert runs[-1].row()["seed"] == 2 and re.search(r"<th[^>]*>seed</th>", panel.table.value)
+    assert re.search(r"examples 640</td><td[^>]*>2</td>", panel.table.value), "the newest row names seed 2"
+    panel.lr.value = 0.2  # a move trains the panel's seed again: settings compare from the same start
+    assert panel.runs[-1].seed == 0
+
+
+def test_a_run_that_diverges_at_once_is_drawn_on_top_and_labelled_where_it_ends():
+    runs = chance_runs(2)
+    for number, at in ((3, 64), (4, 96), (5, 128)):  # three runs diverge within their first batches
+        runs.append(PanelRun(number, {**runs[0].settings, "lr": 10.0}, History(status="diverged"), diverged_at=at))
+    fig, renderer = drawn(runs[:-1], runs[-1])
+    ax_loss = fig.axes[0]
+    marks = [line for line in ax_loss.get_lines() if line.get_marker() == "X"]
+    assert len(marks) == 3 and all(m.get_zorder() > max(line.get_zorder() for line in ax_loss.get_lines()
+                                                        if line.get_marker() != "X") for m in marks), \
+        "the X marks are drawn over every run's line"
+    assert all(m.get_markersize() >= 12 and not m.get_clip_on() for m in marks)
+    assert [tuple(m.get_xydata()[0]) for m in marks] == [(64, plot.LOSS_TOP), (96, plot.LOSS_TOP), (128, plot.LOSS_TOP)]
+    labels = [t for t in ax_loss.texts if t.get_visible() and "diverged" in t.get_text()]
+    assert [t.get_text() for t in labels] == ["runs 3, 4 and 5 diverged"], "one label for marks side by side"
+    box, last = labels[0].get_window_extent(renderer), max(m.get_window_extent(renderer).x1 for m in marks)
+    assert box.x0 >= last - 1, "the label starts right of the last X, covering none"
+    assert abs(box.y1 - ax_loss.get_window_extent(renderer).y1) < 20, "it sits where the curves end, at the top"
+    others = [t.get_window_extent(renderer) for t in ax_loss.texts if t.get_visible() and t is not labels[0]]
+    assert not [o for o in others if o.overlaps(box)]
+    # a run that diverged later: its line goes on from its last point up to its X
+    late = PanelRun(6, runs[0].settings, History(status="diverged", points=runs[0].history.points[:3]),
+                    diverged_at=20_000)
+    fig, _ = drawn(runs[:1], late)
+    line = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("run 6")][0]
+    assert tuple(line.get_xydata()[-1]) == (20_000, plot.LOSS_TOP) and len(line.get_xydata()) == 4
+    assert [t.get_text() for t in fig.axes[0].texts if t.get_visible() and "diverged" in t.get_text()] == \
+        ["run 6 diverged"]
+
+
+def test_the_text_saved_before_any_run_claims_nothing_the_picture_may_contradict(data):
+    p = TrainingPanel(data, background=False, start=False)
+    try:
+        assert "no run" not in p.summary() and "run" not in p.summary().split(":")[1].replace("train", "")
+        p.retrain()
+        assert "ReLU, SGD, lr 0.1" in p.summary() and "completed" in p.summary()
+    finally:
+        p.close()
 
 
 def test_the_diverged_line_names_the_rule_that_fired():
@@ -329,7 +386,7 @@ def test_the_live_picture_redraws_only_the_new_points_and_ends_as_the_full_pictu
 def test_the_loss_curve_follows_the_batches_between_points():
     run = PanelRun(1, dict(DEFAULTS), History(points=[Point(0.25, 100, 2.0, 0.1), Point(0.5, 200, 1.5, 0.3),
                                                        Point(1.0, 400, 1.0, 0.5)]))
-    assert interval_losses(run) == [(100, 2.0), (200, 1.0), (400, 0.5)]
+    assert interval_means(run.history.points) == [(100, 2.0), (200, 1.0), (400, 0.5)]
 
 
 def test_the_saved_output_holds_a_picture_and_the_runs(panel):
@@ -529,12 +586,20 @@ def test_every_text_of_the_picture_is_at_least_11_px_at_1_to_1(case):
         "the PNG holds the figure at its own dpi, so a point of text is dpi/72 pixels of it"
 
 
-def test_the_picture_is_shown_at_its_own_size_and_the_panel_fits_1100_px(panel):
+def test_the_picture_scales_down_only_as_far_as_its_text_stays_legible_and_the_controls_wrap(panel):
     width, height = Image.open(io.BytesIO(panel.curves.value)).size
-    assert (width, height) == PICTURE_PX and width <= 1100
-    assert panel.curves.layout.width == f"{width}px", "set to the PNG's width, the browser never stretches it"
-    assert panel.curves.layout.max_width == "100%"
-    assert Image.open(io.BytesIO(panel.snapshot())).size == (width, height)
+    assert (width, height) == PICTURE_PX and Image.open(io.BytesIO(panel.snapshot())).size == (width, height)
+    layout = panel.curves.layout
+    assert (layout.width, layout.max_width, layout.height) == ("100%", f"{width}px", "auto"), \
+        "as wide as the output area, never wider than the PNG (never stretched)"
+    assert layout.min_width == f"{PICTURE_MIN_PX}px"
+    fig, _ = drawn(*(lambda runs: (runs[:-1], runs[-1]))(chance_runs()))
+    smallest = min(t.get_fontsize() for t in shown_texts(fig)) * fig.dpi / 72  # pixels of the PNG
+    assert smallest * PICTURE_MIN_PX / width >= MIN_TEXT_PX, "at its narrowest its text is still 11 px"
+    assert PICTURE_MIN_PX <= 800, "a notebook about 900 px wide (1280 px window, file browser open) holds it"
+    controls = panel.ui.children[1]
+    assert controls.layout.flex_flow == "row wrap", "the control columns wrap instead of scrolling"
+    assert all(column.layout.flex == "0 0 auto" for column in controls.children), "a column never shrinks"
 
     def px(widget) -> int:  # the width a widget asks for: its own, or its children's side by side or stacked
         if (widget.layout.width or "").endswith("px"):
@@ -542,7 +607,9 @@ def test_the_picture_is_shown_at_its_own_size_and_the_panel_fits_1100_px(panel):
         widths = [px(child) for child in getattr(widget, "children", ())]
         return sum(widths) if isinstance(widget, widgets.HBox) else max(widths, default=0)
 
-    assert 880 <= px(panel.ui.children[1]) <= 1100, "the controls' three columns fit beside each other"
+    assert sum(px(c) for c in controls.children) <= int(panel.ui.layout.max_width[:-2]), \
+        "at full width the three columns fit side by side"
+    assert max(px(c) for c in controls.children) <= 800, "at 800 px each column fits on its own"
 
 
 def test_runs_on_top_of_each_other_keep_their_own_look_and_label():
@@ -615,7 +682,7 @@ def test_quick_mode_offers_only_the_examples_a_run_uses_and_says_how_many_it_use
             if examples != p.examples.value:
                 p.set(examples=examples)
             run = p.runs[-1]
-            said = re.search(r"examples ([\d,]+)\): test acc .* after ([\d,]+) examples", p.result.value)
+            said = re.search(r"examples ([\d,]+)\), seed 0: test acc .* after ([\d,]+) examples", p.result.value)
             assert said, p.result.value
             assert said.group(1) == said.group(2) == f"{examples:,}" == f"{run.examples:,}"
         with pytest.raises(ValueError, match=r"examples must be one of 500, 1,000, 2,000 \(.*LENET_QUICK"):
@@ -637,7 +704,8 @@ def test_after_a_finished_run_the_panel_can_run_again_and_start_afresh(data):
         assert not any(w.disabled for w in inside if hasattr(w, "disabled")), "every control stays usable"
         p.rerun_button.click()
         p.wait(timeout=120)
-        assert [r.number for r in p.runs] == [1, 2] and p.runs[1].settings == p.runs[0].settings
+        assert [r.number for r in p.runs] == [1, 2]
+        assert p.runs[1].settings == {**p.runs[0].settings, "seed": 1}, "run again: the same setting, the next seed"
         p.clear_button.click()
         assert p.runs == [] and p.table.value == "" and "cleared" in p.result.value
         assert p.curves.value == p.snapshot() == plot.draw_runs([])

@@ -9,14 +9,17 @@ quick mode its 2,000 images), and redraws the curves about four times a second w
 training loss and test accuracy (on a fixed held-out slice of the test set) against the examples
 seen. Earlier runs stay on the plot in lighter colours (the last :data:`RUNS_SHOWN`), each with its
 own marker and dashes, ``run N`` written at its end and its settings in the legend, with a table of
-them below; "run again" trains the current setting once more and "clear runs" empties the plot.
+them below; "run again" trains the current setting once more with the next seed (its starting
+weights, its examples and their order drawn anew, the seed in its label), so the spread from run
+to run shows, and "clear runs" empties the plot.
 Training runs in a worker thread, so the controls stay live: a move cancels the run in progress
 before its next batch (``train_ch6``'s ``hook``) and trains the new setting (a burst of moves
 trains only the last).
 
 From Python: ``panel.lr.value = 0.1`` starts a run, ``panel.wait()`` waits for it (and raises the
 error of a run that failed), ``panel.runs`` lists the finished runs (:class:`PanelRun`),
-``panel.set(lr=1.0, activation="sigmoid")`` moves several controls with one run.
+``panel.set(lr=1.0, activation="sigmoid")`` moves several controls with one run,
+``panel.run_again()`` is the "run again" button.
 ``background=False`` trains synchronously inside the change. Runs never touch torch's global state:
 their random numbers come from generators of their own, their thread count stays their own.
 
@@ -50,7 +53,7 @@ from ..checks import learning_rate, seconds
 from ..data import TensorLoader, balanced_subset, dataset_info, load_data
 from ..device import describe
 from ..history import History
-from ..plot import PICTURE_PX, LivePicture, RunCurves, draw_runs, run_label
+from ..plot import PICTURE_MIN_PX, PICTURE_PX, LivePicture, RunCurves, draw_runs, interval_means, run_label
 from ..quick_mode import ENV_VAR, is_quick
 from ..tables import format_table
 from ..train import evaluate, train_ch6
@@ -59,7 +62,7 @@ from .torch_state import fresh_lenet, use_threads_here
 from .saved_picture import SavedPicture
 
 __all__ = ["TrainingPanel", "PanelRun", "CHOICES", "DEFAULTS", "HELD_OUT", "RUNS_SHOWN", "example_sizes",
-           "interval_losses", "legend_label", "run_curves", "runs_table_html", "runs_text"]
+           "legend_label", "run_curves", "runs_table_html", "runs_text"]
 
 
 # ---------------------------------------------------------------- the settings, the runs, their pictures
@@ -100,8 +103,9 @@ def example_sizes(n_train: int) -> dict[str, int]:
 
 @dataclass
 class PanelRun:
-    """One finished run: its number, settings, History, wall-clock seconds, for a run that
-    diverged how many examples it had seen when it did, and for one that failed its error in words."""
+    """One finished run: its number, settings (those of :data:`DEFAULTS` and its ``seed``), History,
+    wall-clock seconds, for a run that diverged how many examples it had seen when it did, and for
+    one that failed its error in words."""
 
     number: int
     settings: dict
@@ -130,9 +134,14 @@ class PanelRun:
         "avg pool" for "average pool")."""
         return ", ".join(_word(key, self.settings[key], short) for key in keys or SETTING_KEYS)
 
+    @property
+    def seed(self) -> int:
+        """The seed of its starting weights, its examples and their order."""
+        return self.settings.get("seed", 0)
+
     def result(self) -> str:
         """The finished run in one line (the panel's result line)."""
-        head = f"Run {self.number} ({self.describe()}): "
+        head = f"Run {self.number} ({self.describe()}), seed {self.seed}: "
         if self.history.status == "diverged":
             how = "became NaN/inf" if "loss became" in self.history.message else "exploded"
             return head + (f"diverged: train_ch6 stopped it at the checkpoint after {self.diverged_at or 0:,} "
@@ -146,7 +155,7 @@ class PanelRun:
 
     def row(self) -> dict:
         """The run as a row of the runs table."""
-        return {"run": self.number, "settings": self.describe(),
+        return {"run": self.number, "settings": self.describe(), "seed": self.seed,
                 "test acc": "n/a" if math.isnan(self.test_acc) else f"{self.test_acc:.3f}",
                 "status": self.history.status, "seconds": f"{self.seconds:.1f}"}
 
@@ -162,33 +171,19 @@ def _word(key: str, value: object, short: bool = False) -> str:
     return label + {"init": " init", "pool": " pool"}.get(key, "")
 
 
-def interval_losses(run: PanelRun) -> list[tuple[int, float]]:
-    """``(examples seen, mean training loss since the previous checkpoint)`` for each checkpoint.
-
-    A panel run is one pass over its examples, and a checkpoint's ``train_loss`` is the mean since
-    the start of that pass; the difference between two checkpoints gives the loss over the batches
-    in between, which follows training closely instead of lagging behind it.
-    """
-    out, seen_before, sum_before = [], 0, 0.0
-    for p in run.history.points:
-        total = p.train_loss * p.examples
-        out.append((p.examples, (total - sum_before) / (p.examples - seen_before)))
-        seen_before, sum_before = p.examples, total
-    return out
-
-
 def legend_label(run: PanelRun, runs: list[PanelRun]) -> str:
-    """``run N: <settings that differ between the runs drawn>`` (+ "diverged" or "failed"), in the
-    legend's short words (activation, optimizer and learning rate where none differ)."""
+    """``run N: <settings that differ between the runs drawn>, seed S`` (+ "diverged" or "failed"),
+    in the legend's short words (activation, optimizer and learning rate where none differ)."""
     text = f"run {run.number}: " + run_label(run.settings, [r.settings for r in runs], SETTING_KEYS,
                                              default=("activation", "optimizer", "lr"),
-                                             word=partial(_word, short=True))
+                                             word=partial(_word, short=True)) + f", seed {run.seed}"
     return text + (f" ({run.history.status})" if run.history.status in ("diverged", "failed") else "")
 
 
 def _curves(run: PanelRun) -> tuple[tuple[list, list], tuple[list, list]]:
-    """The run's loss curve (:func:`interval_losses`) and its test-accuracy curve, as (xs, ys) pairs."""
-    losses = interval_losses(run)
+    """The run's loss curve (:func:`~lenet_utils.plot.interval_means`: the loss between two checkpoints)
+    and its test-accuracy curve, as (xs, ys) pairs."""
+    losses = interval_means(run.history.points)
     scored = [(p.examples, p.test_acc) for p in run.history.points if p.test_acc is not None]
     return ([x for x, _ in losses], [v for _, v in losses]), ([x for x, _ in scored], [a for _, a in scored])
 
@@ -217,10 +212,11 @@ def runs_table_html(runs: list[PanelRun]) -> str:
 
 
 def runs_text(runs: list[PanelRun]) -> str:
-    """``runs`` as a text table, oldest first (the panel's plain-text output)."""
+    """``runs`` as a text table, oldest first (the panel's plain-text output); for no runs, what the
+    panel is (no claim about runs, which the picture beside this text may show)."""
     rows = [run.row() for run in runs]
     if not rows:
-        return "TrainingPanel: no run yet."
+        return "TrainingPanel: sliders that train LeNet again at every move"
     return "TrainingPanel, last runs:\n" + format_table(list(rows[0]), rows)
 
 
@@ -249,8 +245,10 @@ class TrainingPanel(SavedPicture):
     :data:`DEFAULTS` set the starting values; "examples" is one of :func:`example_sizes` of the
     training set (by default 10,000, or the whole set where it holds fewer). Every run draws its
     examples, its starting weights and its batches from ``torch.Generator`` objects seeded with
-    ``seed``, never from torch's global generator: the same setting gives the same curves, and the
-    notebook's own random numbers are left alone. ``start`` trains the starting setting right away;
+    ``seed`` (a move of a control) or the next seed after the last one used ("run again":
+    ``seed + 1``, ``seed + 2``, ...), never from torch's global generator: a move trains the same
+    start as the run before, so two settings compare like with like, "run again" shows the spread
+    from run to run, and the notebook's own random numbers are left alone. ``start`` trains the starting setting right away;
     ``debounce`` seconds pass before a background run starts, so that a burst of moves trains once;
     the curves are redrawn (in a thread of their own) at most every ``redraw_every`` seconds.
     ``threads`` is the number of CPU threads a background run uses (None: PyTorch's setting); the
@@ -301,7 +299,7 @@ class TrainingPanel(SavedPicture):
         self.runs: list[PanelRun] = []  # finished runs, oldest first (clear() empties it)
         self.cancelled = 0  # runs stopped because a control moved again
         self.error: Exception | None = None  # the error of the latest run, if it failed
-        self._count = 0
+        self._count, self._last_seed = 0, seed
         self._lock, self._train_lock = threading.Lock(), threading.Lock()
         self._ticket, self._job, self._threads, self._hold = 0, None, [], False
 
@@ -309,7 +307,7 @@ class TrainingPanel(SavedPicture):
         self.lr = _NotingLogSlider(value=start_at["lr"], base=10, min=math.log10(LR_RANGE[0]),
                                    max=math.log10(LR_RANGE[1]), step=0.1, readout_format=".2g",
                                    description="learning rate", continuous_update=False,
-                                   style=style, layout={"width": "380px"})
+                                   style=style, layout={"width": "370px"})
         self.lr.on_value = self._note_lr
         dropdowns = {}
         for key, name in (("activation", "activation"), ("optimizer", "optimizer"),
@@ -327,15 +325,17 @@ class TrainingPanel(SavedPicture):
         self.note = widgets.HTML()  # says when a value set from Python was clamped to the slider
         self._note_lr(start_at["lr"], self.lr.value)  # a starting value included
         self.result = widgets.HTML("Move a control to train.")
-        # shown at its own size (PICTURE_PX), never stretched; narrower output areas scale it down
+        # at most its own size (PICTURE_PX), never stretched; a narrower output area scales it down,
+        # no further than PICTURE_MIN_PX, where its smallest text is still MIN_TEXT_PX
         self.curves = widgets.Image(format="png", value=draw_runs([]),
-                                    layout={"width": f"{PICTURE_PX[0]}px", "max_width": "100%",
-                                            "height": "auto"})
+                                    layout={"width": "100%", "max_width": f"{PICTURE_PX[0]}px",
+                                            "min_width": f"{PICTURE_MIN_PX}px", "height": "auto"})
         self.table = widgets.HTML()
         self.rerun_button = widgets.Button(description="run again", icon="refresh",
-                                           tooltip="Train the current setting once more (a new run)",
+                                           tooltip="Train the current setting once more, with the next "
+                                                   "seed (new starting weights and examples)",
                                            layout={"width": "120px"})
-        self.rerun_button.on_click(lambda _: self.retrain())
+        self.rerun_button.on_click(lambda _: self.run_again())
         self.clear_button = widgets.Button(description="clear runs", icon="trash",
                                            tooltip="Forget the runs shown (the plot and the table)",
                                            layout={"width": "120px"})
@@ -347,15 +347,21 @@ class TrainingPanel(SavedPicture):
                             (self.curves, "lenet-curves"), (self.table, "lenet-runs"),
                             (self.rerun_button, "lenet-rerun"), (self.clear_button, "lenet-clear")):
             widget.add_class(css)
-        controls = widgets.HBox([
+        column = {"flex": "0 0 auto", "overflow": "visible"}  # columns keep their width: they wrap, never scroll
+        controls = widgets.Box([
             widgets.VBox([self.lr, widgets.HBox([self.rerun_button, self.clear_button],
-                                                layout={"margin": "0 0 0 99px"})]),
-            widgets.VBox([self.activation, self.optimizer, self.init]),
-            widgets.VBox([self.pool, self.batch_size, self.examples])])
-        # ipywidgets sets HTML text at a control's 28 px line height; the panel's lines read closer
-        compact = widgets.HTML("<style>.lenet-panel .widget-html-content { line-height: 1.35; }</style>")
+                                                layout={"margin": "0 0 0 99px", "overflow": "visible"})],
+                         layout=column),
+            widgets.VBox([self.activation, self.optimizer, self.init], layout=column),
+            widgets.VBox([self.pool, self.batch_size, self.examples], layout=column)],
+            layout={"flex_flow": "row wrap", "width": "100%", "overflow": "visible"})
+        # ipywidgets sets HTML text at a control's 28 px line height (the panel's lines read closer),
+        # and lets a slider's readout shrink to 32 px ("0.3" of 0.32)
+        compact = widgets.HTML("<style>.lenet-panel .widget-html-content { line-height: 1.35; }"
+                               ".lenet-panel .lenet-lr .widget-readout { min-width: 48px; }</style>")
         self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table,
-                                compact], layout={"max_width": "1100px"})
+                                compact], layout={"width": "100%", "max_width": f"{PICTURE_PX[0] + 20}px",
+                                                  "overflow": "visible"})
         self.ui.add_class("lenet-panel")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
@@ -404,10 +410,15 @@ class TrainingPanel(SavedPicture):
             self._hold = False
         self.retrain()
 
-    def retrain(self) -> None:
-        """Train the current setting (cancelling a run in progress); in the background unless
-        the panel was made with ``background=False``."""
-        job = Job(self.settings)
+    def run_again(self) -> None:
+        """Train the current setting with the next seed (the "run again" button), as :meth:`retrain`."""
+        self._last_seed += 1
+        self.retrain(self._last_seed)
+
+    def retrain(self, seed: int | None = None) -> None:
+        """Train the current setting with ``seed`` (by default the panel's), cancelling a run in
+        progress; in the background unless the panel was made with ``background=False``."""
+        job = Job({**self.settings, "seed": self.seed if seed is None else seed})
         with self._lock:
             self._ticket += 1
             ticket = self._ticket
@@ -419,7 +430,8 @@ class TrainingPanel(SavedPicture):
                                           name=f"lenet-panel-run-{ticket}")
                 self._threads.append(thread)
         if self.background:
-            self._set_result(f"Training with {PanelRun(0, job.settings, History()).describe()} ...")
+            planned = PanelRun(0, job.settings, History())
+            self._set_result(f"Training with {planned.describe()}, seed {planned.seed} ...")
             thread.start()
         else:
             self._work(ticket, job)
@@ -551,10 +563,10 @@ class TrainingPanel(SavedPicture):
         ``shown`` runs) as it goes; return the live picture."""
         s, n_train = job.settings, self.train_iter.num_examples
         budget = s["examples"]  # checked: at most n_train
-        idx = torch.randperm(n_train, generator=torch.Generator().manual_seed(self.seed))[:budget]
+        idx = torch.randperm(n_train, generator=torch.Generator().manual_seed(s["seed"]))[:budget]
         X, y = self.train_iter.X[idx.to(self.train_iter.X.device)], self.train_iter.y[idx.to(self.train_iter.y.device)]
-        train = TensorLoader(X, y, s["batch_size"], device=self.device, seed=self.seed)
-        net = fresh_lenet(torch.Generator().manual_seed(self.seed), xavier=s["init"] == "xavier",
+        train = TensorLoader(X, y, s["batch_size"], device=self.device, seed=s["seed"])
+        net = fresh_lenet(torch.Generator().manual_seed(s["seed"]), xavier=s["init"] == "xavier",
                           activation=s["activation"], pool=s["pool"], in_channels=X.shape[1],
                           image_size=X.shape[-1])
         picture = LivePicture(run_curves([*shown, run]), budget)
@@ -568,12 +580,12 @@ class TrainingPanel(SavedPicture):
             for point in history.points[len(run.history.points):]:  # new since the last batch
                 run.history.points.append(point)  # the same Point train_ch6 keeps: drawn while it trains
                 point.test_acc = evaluate(net, self.held_out, self.device)  # (the last: train_ch6's)
-                self._set_result(f"Training run {run.number} ({run.describe()}): "
+                self._set_result(f"Training run {run.number} ({run.describe()}), seed {run.seed}: "
                                  f"{point.examples:,} of {budget:,} examples ...")
                 drawing.request()
             return False
 
-        self._set_result(f"Training run {run.number} ({run.describe()}) ...")
+        self._set_result(f"Training run {run.number} ({run.describe()}), seed {run.seed} ...")
         try:
             run.history = train_ch6(net, train, self.held_out, 1, s["lr"], self.device,
                                     optimizer=optimizer, init=False, hook=hook,
