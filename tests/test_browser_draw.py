@@ -1,10 +1,13 @@
 """Draw a digit in JupyterLab as a person does: headless Chromium (Playwright) and the mouse.
 
-A small notebook (written to a temp folder) shows the ``DrawDigit`` widget. The test draws a "1"
+A small notebook (written to a temp folder) shows the ``DrawDigit`` widget. With the kernel busy
+(a cell sleeping), a stroke's ink appears on the canvas as the mouse moves: the browser paints it.
+A "7" drawn slowly updates the prediction before the mouse is released. The test draws a "1"
 with mouse moves on the canvas and reads the prediction and the ten bars from the page, clears,
 draws a "0" and checks that both changed; then it clicks a pixel of a C3 feature map and checks
 that the page names its receptive field and S2 inputs and that the 32x32 view lights the field up;
-Deselect clears the selection, and a single dot reads "unlike the digits LeNet-5 learned from".
+Deselect clears the selection, so does Clear, and a single dot reads "unlike the digits LeNet-5
+learned from".
 
 Skipped with a clear reason where Debian's Chromium or Playwright is missing, except when
 LENET_REQUIRE_BROWSER=1 (CI), where that is a failure.
@@ -52,6 +55,20 @@ def _draw(page, strokes) -> None:
         page.mouse.up()
 
 
+def _canvas_point(page, x: float, y: float) -> tuple:
+    """The page position of canvas point (x, y) of the drawing canvas."""
+    canvas = page.locator(".lenet-draw-canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / CANVAS_SIZE
+    return box["x"] + x * scale, box["y"] + y * scale
+
+
+BUSY = ("(seconds) => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+        ".requestExecute({code: `import time; time.sleep(${seconds})`}) && true")
+KERNEL_BUSY = "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'busy'"
+
+
 def _wait_prediction(page, digit: str) -> None:
     page.wait_for_selector(f".lenet-prediction[data-digit='{digit}']", timeout=30_000)
 
@@ -68,6 +85,35 @@ def test_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         assert page.locator(".jp-RenderedImage").count() == 0, \
             "JupyterLab must show the live widget only, not its saved picture as well"
         assert page.evaluate(BARS) == [0.0] * 10
+
+        # The ink appears as the mouse moves even while the kernel cannot answer: the browser paints it.
+        page.evaluate(BUSY, 5)
+        page.wait_for_function(KERNEL_BUSY, timeout=10_000)
+        page.mouse.move(*_canvas_point(page, 140, 50))
+        page.mouse.down()
+        page.mouse.move(*_canvas_point(page, 140, 230), steps=8)
+        ink = page.evaluate(PIXEL, [".lenet-draw-canvas", 140, 140])
+        busy = page.evaluate(KERNEL_BUSY)
+        page.mouse.up()
+        assert busy, "the kernel finished sleeping before the ink was checked: the check proves nothing"
+        assert max(ink[:3]) < 80 and ink[3] == 255, f"no ink under the moving mouse: {ink}"
+        _wait_prediction(page, "1")  # the kernel, awake, read the stroke too
+        page.get_by_role("button", name="Clear").last.click()
+        _wait_prediction(page, "")
+
+        # A slow stroke updates the prediction before the mouse is released.
+        points = EXAMPLE_STROKES["7"][0]
+        page.mouse.move(*_canvas_point(page, *points[0]))
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*_canvas_point(page, *point), steps=10)
+            page.wait_for_timeout(150)
+        # the mouse is still down: a digit read now comes from the throttled reads during the stroke
+        page.wait_for_selector(".lenet-prediction:not([data-digit=''])", timeout=30_000)
+        page.mouse.up()
+        _wait_prediction(page, "7")
+        page.get_by_role("button", name="Clear").last.click()
+        _wait_prediction(page, "")
 
         _draw(page, EXAMPLE_STROKES["1"])
         _wait_prediction(page, "1")
@@ -109,8 +155,15 @@ def test_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         page.get_by_role("button", name="Deselect").last.click()
         page.wait_for_function("() => /^Click a unit/.test([...document.querySelectorAll('.lenet-selection')]"
                                ".pop().innerText)", timeout=30_000)
-        page.get_by_role("button", name="Clear").last.click()
+        maps.scroll_into_view_if_needed()
+        box = maps.bounding_box()
+        page.mouse.click(box["x"] + (left + col + 0.5) * scale, box["y"] + (top + row + 0.5) * scale)
+        page.wait_for_function("() => /^C3 map 7/.test([...document.querySelectorAll('.lenet-selection')]"
+                               ".pop().innerText)", timeout=30_000)
+        page.get_by_role("button", name="Clear").last.click()  # Clear deselects too
         _wait_prediction(page, "")
+        page.wait_for_function("() => /^Click a unit/.test([...document.querySelectorAll('.lenet-selection')]"
+                               ".pop().innerText)", timeout=30_000)
         _draw(page, [[(140, 140)]])
         page.wait_for_selector(".lenet-prediction[data-unlike='too little ink']", timeout=30_000)
         assert "Unlike the digits LeNet-5 learned from" in page.locator(".lenet-prediction").last.inner_text()
