@@ -285,3 +285,21 @@ def test_architecture_figure_labels_each_arrow_on_one_line_and_draws_the_input()
         assert tail < text.get_position()[0] < head  # under its own arrow
     assert len(ax.images) == 1
     assert len(pictures.architecture_figure(LeNet5(), (1, 1, 32, 32)).axes[0].images) == 0
+
+
+def test_the_training_curves_follow_the_batches_and_do_not_restart_at_an_epoch():
+    from lenet_utils.history import Point
+
+    # two epochs of 400 examples, a point every 200; each epoch's running mean restarts
+    points = [Point(0.5, 200, 2.0, 0.2), Point(1.0, 400, 1.5, 0.3), Point(1.5, 600, 0.9, 0.6), Point(2.0, 800, 0.8, 0.7)]
+    assert plot.interval_means(points) == pytest.approx([(200, 2.0), (400, 1.0), (600, 0.9), (800, 0.7)])
+    assert plot.interval_means(points, "train_acc") == pytest.approx([(200, 0.2), (400, 0.4), (600, 0.6), (800, 0.8)])
+    smooth = plot.moving_means(plot.interval_means(points), window=2)
+    assert smooth == pytest.approx([2.0, 1.5, 0.95, 0.8])
+    assert all(a >= b for a, b in zip(smooth, smooth[1:])), "no jump up where the second epoch starts"
+    uneven = plot.moving_means([(100, 2.0), (200, 1.0), (400, 0.5)], window=2)
+    assert uneven == pytest.approx([2.0, 1.5, (100 * 1.0 + 200 * 0.5) / 300]), "weighted by the examples of each interval"
+    fig = plot.epoch_curves_figure(points, 2, window=2, batches=32)
+    loss = [line for line in fig.axes[0].lines if line.get_label() == "train loss"][0]
+    assert list(loss.get_ydata()) == pytest.approx(smooth)
+    assert "mean of the last 32 batches" in fig.axes[0].get_xlabel()

@@ -8,6 +8,7 @@ import io
 import time
 
 import matplotlib.text
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 import numpy as np
 import pytest
 import torch
@@ -225,7 +226,7 @@ def index_picture(k: int) -> np.ndarray:
 
 def bar_label(value: float) -> np.ndarray:
     """A colour bar's number, as saved_picture.colour_bar prints it (12 px, black, 2 decimals)."""
-    return text_picture(f"{value:.2f}", 12, "black")
+    return text_picture(f"{value:.2f}".replace("-", "−"), 12, "black")
 
 
 def buttons(watch):
@@ -265,6 +266,72 @@ def test_the_buttons_follow_the_state_and_restart_trains_afresh(data):
     assert len(watch.points) == len(first_run)
     with pytest.raises(RuntimeError, match="restart"):
         watch.start()
+
+
+def status(watch) -> str:
+    return html.unescape(watch.status.value)
+
+
+def test_restart_step_restart_during_a_run_leave_the_buttons_and_status_matching_the_run(data):
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, slow_motion=0.05, start=False).start()
+    running = dict(pause=True, resume=False, step=True, restart=True)
+    seen, show = [], watch._set_status  # every (status, buttons) the widget shows, from any thread
+
+    def showing():
+        with watch._cond:
+            show()
+            seen.append((status(watch), buttons(watch)))
+    watch._set_status = showing
+    while watch.batches_done < 3:
+        time.sleep(0.01)
+    watch.restart_button.click()
+    assert watch.state == "running" and buttons(watch) == running
+    assert status(watch).endswith("(running)") and watch.batches_done < 3
+    watch.step_button.click()  # while running: pauses, trains 8 batches, and says it stays paused
+    held = watch.batches_done
+    assert watch.state == "paused" and buttons(watch) == dict(pause=False, resume=True, step=True, restart=True)
+    assert f"batch {held} of {EPOCHS * BATCHES}" in status(watch)
+    assert status(watch).endswith("(paused after a step of 8 batches: Resume runs on)")
+    time.sleep(0.3)
+    assert watch.batches_done == held, "after the step it holds, as the status says"
+    watch.restart_button.click()
+    assert watch.state == "running" and buttons(watch) == running
+    assert status(watch).startswith("batch 0 of") or watch.batches_done < 3
+    assert "paused" not in status(watch) and watch.points == [] or watch.points[0].examples <= 4 * 16
+    for text, shown in seen:
+        state = text.rsplit("(", 1)[1]
+        if state.startswith(("pausing", "paused", "stepping")):
+            assert shown["resume"], f"{text!r} shown with Resume disabled: {shown}"
+        if state.startswith(("finished", "stopped", "not started")):
+            raise AssertionError(f"a restart showed the in-between state {text!r} ({shown})")
+        if state.startswith("running"):
+            assert shown["pause"] or not shown["resume"], f"{text!r} shown with {shown}"
+    watch.slow_motion.value = 0
+    watch.wait(timeout=120)
+    assert watch.state == "finished" and buttons(watch) == dict(pause=False, resume=False, step=False, restart=True)
+    assert status(watch).endswith("(finished)") and f"batch {EPOCHS * BATCHES} of" in status(watch)
+
+
+def test_the_text_saved_with_the_widget_claims_no_state_until_the_run_has_ended(data):
+    watch = WatchItLearn(data, num_epochs=1, redraw_every=4, slow_motion=0, start=False)
+    early = watch.summary()
+    assert "batch" not in early and "running" not in early and "not started" not in early
+    watch.start().wait(timeout=120)
+    assert watch.summary() == f"WatchItLearn: {watch._status_text()}" and "(finished)" in watch.summary()
+
+
+def test_the_table_follows_the_latest_run(data):
+    watch = WatchItLearn(data, num_epochs=EPOCHS, redraw_every=4, slow_motion=0, start=False, lr=0.02)
+    watch.start().wait(timeout=120)
+    first = watch.table()
+    assert first.startswith(f"run completed: test accuracy {watch.history.final_test_acc:.3f} after 2 epoch(s)")
+    watch.lr = 2e-4  # the next run learns more slowly: its table must differ
+    watch.restart().wait(timeout=120)
+    second = watch.table()
+    assert second != first and f"{watch.history.final_test_acc:.3f}" in second.splitlines()[0]
+    losses = watch_module.moving_means(watch_module.interval_means(watch.points, "train_loss"), watch._window)
+    last = second.splitlines()[-1].split()
+    assert last[0] == "2.00" and last[1] == f"{losses[-1]:.3f}" and last[2] == f"{watch.kernel_distance[-1]:.3f}"
 
 
 @pytest.mark.full_data  # its threshold holds on the full data; on the sample's images a step moved 288 of 720 cells
@@ -319,7 +386,8 @@ def test_a_finished_run_shows_its_test_accuracy_inside_the_axes_and_the_status(d
     assert f"test acc {accs[-1]:.3f} after epoch 2 (finished)" in watch.status.value
     assert f"test acc {accs[-1]:.3f}" in watch.summary()
     fig = epoch_curves_figure(watch.points, watch.num_epochs)
-    fig.canvas.draw()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
     ax = fig.axes[0]
     box = ax.get_window_extent()
     tested = [line for line in ax.lines if line.get_label() == "test acc"][0]
@@ -330,6 +398,12 @@ def test_a_finished_run_shows_its_test_accuracy_inside_the_axes_and_the_status(d
             assert box.x0 + radius <= x <= box.x1 - radius and box.y0 + radius <= y <= box.y1 - radius, \
                 f"a {line.get_label()} marker is cut by the axes"
     assert ax.get_ylabel() and ax.get_xlabel() == "epoch"
+    renderer = canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text() in {f"{a:.2f}" for a in accs}]
+    assert len(labels) == len(accs)
+    for label, (x, y) in zip(labels, ax.transData.transform(tested.get_xydata())):
+        box, radius = label.get_window_extent(renderer), tested.get_markersize() / 2 * fig.dpi / 72
+        assert box.x1 < x - radius or box.y0 > y + radius, f"the label {label.get_text()} sits on its marker"
 
 
 def test_the_widget_fits_the_notebook_and_its_text_is_legible(data):
@@ -391,46 +465,65 @@ def test_every_kernel_and_map_is_numbered(data):
     assert found[8][1] > found[7][1] and found[8][0] < found[7][0], "act2's map 8 starts its second row"
 
 
-def test_the_kernels_scale_runs_from_blue_to_red(data):
-    kernels = rgb(WatchItLearn(data, num_epochs=1, slow_motion=0, start=False).kernels_view.value)
-    labels = [locate(kernels, text_picture(t, watch_module.INDEX_PX, "black"))
-              for t in ("+max of each kernel", "0", "−max of each kernel")]
-    assert None not in labels, "the kernels' colour bar is labelled -max, 0, +max of each kernel"
-    (x, top), (_, middle), (_, bottom) = labels
-    assert top < middle < bottom
+def test_the_kernels_share_one_scale_from_blue_to_red_with_its_numbers(data):
+    watch = WatchItLearn(data, num_epochs=1, slow_motion=0, start=False)
+    kernels = rgb(watch.kernels_view.value)
+    weight = watch.kernel_layer.weight.detach().mean(dim=1)
+    top = watch_module.HEADROOM * float(weight.abs().max())  # room for the kernels to grow
+    labels = [locate(kernels, bar_label(v)) for v in (top, 0.0, -top)]
+    assert None not in labels, f"the kernels' colour bar is labelled {top:.2f}, 0 and -{top:.2f}"
+    (x, high), (_, middle), (_, low) = labels
+    assert high < middle < low
     strip = kernels[:, x - 11].astype(int)  # the bar's strip, just left of its labels
-    red, white, blue = strip[top + 1], strip[middle + 4], strip[bottom + 6]
+    red, white, blue = strip[high + 3], strip[middle + 4], strip[low + 6]
     assert red[0] > red[2] + 80 and blue[2] > blue[0] + 80 and white.min() > 200
 
 
-def test_the_maps_colour_bars_show_each_rows_range_and_follow_training(data):
-    watch = WatchItLearn(data, num_epochs=1, redraw_every=4, slow_motion=0, start=False)
+def scales(watch) -> dict:
+    return dict(watch._scales)
+
+
+def test_each_row_keeps_one_colour_scale_over_the_run_so_training_shows(data):
+    watch = WatchItLearn(data, num_epochs=1, redraw_every=1, slow_motion=0, start=False)
     watch.pause()
     watch.start()
-    shown_before = None
-    for batches in (0, 8):
-        if batches:
-            watch.step(batches)
-        maps = rgb(watch.maps_view.value)
-        highest = {name: float(out.max()) for name, out in capture_feature_maps(watch.net, watch.image,
-                                                                               watch.layers).items()}
-        shown = {}
-        for name, value in highest.items():
-            where = locate(maps, bar_label(value))
-            assert where is not None, f"{name}'s colour bar does not end at its maps' highest, {value:.2f}"
-            x, y = where
-            assert maps[y + 3, x - 11].min() > 230, f"{name}'s highest is not white on its bar"
-            shown[name] = (f"{value:.2f}", where)
-        assert shown["act1"][1][1] < shown["act2"][1][1], "the bars come in the order of the rows"
-        assert locate(maps, bar_label(0.0)) is not None, "the ReLU rows' bars start at 0"
-        if shown_before:
-            changed = [name for name, (old, _) in shown_before.items() if old != shown[name][0]]
-            assert changed, "8 batches of training move the maps' highest values"
-            for name in changed:
-                assert locate(maps, bar_label(float(shown_before[name][0]))) is None, \
-                    f"{name}'s bar still shows {shown_before[name][0]}"
-        shown_before = shown
+    watch.step(3)
+    at_3, maps_3, kernels_3 = scales(watch), rgb(watch.maps_view.value), rgb(watch.kernels_view.value)
+    watch.step(11)
+    at_14, maps_14, kernels_14 = scales(watch), rgb(watch.maps_view.value), rgb(watch.kernels_view.value)
+    assert set(at_3) == {"conv1", "act1", "act2"}
+    for row, (lo, hi) in at_3.items():
+        now = at_14[row]
+        assert now[0] <= lo and now[1] >= hi, f"{row}'s scale never narrows during a run"
+        values = (watch.kernel_layer.weight.detach().mean(dim=1) if row == "conv1"
+                  else capture_feature_maps(watch.net, watch.image, [row])[row])
+        if now != (lo, hi):  # widened: only as far as the values left it
+            assert float(values.max()) == pytest.approx(now[1]) or float(values.min()) == pytest.approx(now[0])
+    same_scale = [row for row in at_3 if at_3[row] == at_14[row]]
+    assert same_scale, "with room to grow, 11 batches leave most rows' scales where they were"
+    for row in same_scale:
+        lo, hi = at_14[row]
+        picture = kernels_14 if row == "conv1" else maps_14
+        assert locate(picture, bar_label(hi)) is not None, f"{row}'s bar still reads {hi:.2f}"
+    assert np.abs(kernels_14.astype(int) - kernels_3.astype(int)).max() > 15, "batch 3 and batch 14 look different"
+    assert np.abs(maps_14.astype(int) - maps_3.astype(int)).max() > 15
+    watch.restart()
+    watch.pause()
+    fresh = {row: watch_module._widened(None, *watch_module._grey_range(values), row == "conv1")
+             for row, values in [("conv1", watch.kernel_layer.weight.detach().mean(dim=1)),
+                                 *capture_feature_maps(watch.net, watch.image, ["act1", "act2"]).items()]}
+    assert all(scales(watch)[row] == pytest.approx(fresh[row], rel=1e-5) for row in fresh), \
+        "a restart sets the scales afresh from the starting weights"
     watch.close()
+
+
+def test_a_row_scale_starts_with_room_and_widens_only_when_values_leave_it():
+    assert watch_module._widened(None, 0.0, 2.0, False) == (0.0, 3.0)
+    assert watch_module._widened((0.0, 3.0), 0.0, 2.5, False) == (0.0, 3.0)
+    assert watch_module._widened((0.0, 3.0), 0.0, 4.0, False) == (0.0, 4.0)
+    assert watch_module._widened(None, -0.2, 0.4, True) == pytest.approx((-0.6, 0.6))
+    assert watch_module._widened((-0.6, 0.6), -0.7, 0.1, True) == pytest.approx((-0.7, 0.7))
+    assert watch_module._widened(None, -1.0, 1.0, False) == (-1.5, 1.5)
 
 
 def test_a_diverged_net_still_draws_its_maps_and_their_scales(data):

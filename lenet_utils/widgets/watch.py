@@ -9,7 +9,10 @@ Training is ``lenet_utils.train.train_ch6`` in a background thread, so the butto
 ``hook``, called before every batch, is where a paused run waits (and where Step lets a few
 batches through), and where the pictures are redrawn after each new checkpoint (every
 ``redraw_every`` batches). Pausing ends nothing: the model, the optimizer and the history carry on.
-Restart trains the same net again from its starting weights.
+Restart trains the same net again from its starting weights. Each row of pictures keeps one colour
+scale for the whole run (set at the start with room to grow, widened only if a value leaves it), so
+a kernel or map that changes looks changed; the training curves are moving means over recent
+batches, so they do not restart at each epoch. ``watch.table()`` is the latest run in figures.
 """
 
 import functools
@@ -28,9 +31,10 @@ from ..checks import learning_rate, whole_number
 from ..data import TensorLoader, load_data
 from ..features import capture_feature_maps
 from ..history import History
-from ..plot import epoch_curves_figure
+from ..plot import epoch_curves_figure, interval_means, moving_means
 from ..quick_mode import pick
 from ..sources import dataset_info
+from ..tables import format_table
 from ..textbook import init_weights
 from ..train import train_ch6
 from .torch_state import fresh_lenet
@@ -45,6 +49,11 @@ INDEX_H = INDEX_PX + 4  #: the band under a row of tiles that holds their number
 PICTURES_W = 540  #: the widest a row of feature maps may be, in pixels, not counting its colour bar
 GAP = 10  #: pixels between the pictures
 LABEL_RGB = (60, 60, 60)  #: the colour of the labels and numbers
+HEADROOM = 1.5  #: a row's colour scale at the start spans this many times its values then (they grow)
+MEAN_OF_BATCHES = 32  #: the training curves are moving means over about this many batches
+#: The pictures sit on one white card (they are drawn on white), whatever JupyterLab's theme.
+CARD_CSS = ("<style>.lenet-watch-card { background: white; padding: 8px; border-radius: 4px; "
+            "flex-flow: row wrap; }</style>")
 
 
 def _grid(images: list[Image.Image], cols: int, gap: int = 3) -> Image.Image:
@@ -76,27 +85,6 @@ def _beside(tiles: Image.Image, bar: Image.Image) -> Image.Image:
     return both
 
 
-def _kernel_scale(height: int) -> Image.Image:
-    """The kernels' colour scale, blue (-max) to white (0) to red (+max) of each kernel, ``height``
-    pixels tall: numbers would be wrong here, as each kernel has its own max.
-
-        _beside(kernels, _kernel_scale(60))
-    """
-    strip = heat_image(torch.linspace(1, -1, height)[:, None].expand(height, 12), 1.0, scale=1)
-    label_font = font(INDEX_PX)
-    ticks = (("+max of each kernel", 0, "lt"), ("0", (height - 1) // 2, "lm"),
-             ("−max of each kernel", height - 1, "lb"))
-    bar = Image.new("RGB", (strip.width + 5 + max(round(label_font.getlength(t)) for t, _, _ in ticks), height),
-                    "white")
-    bar.paste(strip, (0, 0))
-    draw = ImageDraw.Draw(bar)
-    draw.rectangle([0, 0, strip.width - 1, height - 1], outline=(120, 120, 120))
-    for text, y, anchor in ticks:
-        draw.line([strip.width, y, strip.width + 3, y], fill="black")
-        draw.text((strip.width + 5, y), text, fill="black", font=label_font, anchor=anchor)
-    return bar
-
-
 def _grey_range(maps: torch.Tensor) -> tuple[float, float]:
     """The (lowest, highest) finite value of ``maps``, highest > lowest (0 to 1 when none is finite,
     as after a diverged step): the grey scale of a row of maps and of its colour bar.
@@ -106,6 +94,26 @@ def _grey_range(maps: torch.Tensor) -> tuple[float, float]:
     finite = maps[torch.isfinite(maps)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
     return lo, hi if hi > lo else lo + 1.0
+
+
+def _widened(scale: "tuple[float, float] | None", lo: float, hi: float, symmetric: bool) -> tuple[float, float]:
+    """A row's colour scale after values from ``lo`` to ``hi``: at the start (``scale`` None) their
+    range with :data:`HEADROOM` to grow into (from 0 up when ``lo`` >= 0; around 0 when
+    ``symmetric``), later ``scale`` widened only as far as the values leave it.
+
+        _widened(None, 0.0, 2.0, False)          # (0.0, 3.0)
+        _widened((0.0, 3.0), 0.0, 4.0, False)    # (0.0, 4.0)
+    """
+    if scale is None:
+        if symmetric:
+            top = HEADROOM * max(abs(lo), abs(hi))
+            return -top, top
+        grow = (HEADROOM - 1) * (hi - lo)
+        return (lo, hi + grow) if lo >= 0 else (lo - grow / 2, hi + grow / 2)
+    if symmetric:
+        top = max(scale[1], abs(lo), abs(hi))
+        return -top, top
+    return min(scale[0], lo), max(scale[1], hi)
 
 
 def _labelled(heading: str, parts: list[tuple[str, Image.Image]]) -> Image.Image:
@@ -214,12 +222,14 @@ class WatchItLearn(SavedPicture):
             description=f"Step {self.step_batches} batch{'es' if self.step_batches > 1 else ''}",
             icon="step-forward",
             tooltip=f"Pause, train {self.step_batches} more batch(es) "
-                    f"({self.step_batches * self.train_iter.batch_size} images) at full speed, and redraw")
+                    f"({self.step_batches * self.train_iter.batch_size} images) at full speed, redraw and "
+                    f"stay paused (Resume runs on)")
         self.restart_button = widgets.Button(description="Restart", icon="refresh",
                                              tooltip="Stop this run and train the net again from its starting weights")
         self.slow_motion = widgets.FloatSlider(value=slow_motion, min=0, max=0.5, step=0.01,
                                                description="s per batch", readout_format=".2f")
-        self.kernels_view, self.maps_view, self.curves_view = (widgets.Image(format="png") for _ in range(3))
+        self.kernels_view, self.maps_view, self.curves_view = (
+            widgets.Image(format="png", layout={"flex": "0 0 auto"}) for _ in range(3))
         for widget, css in ((self.status, "lenet-watch-status"), (self.pause_button, "lenet-watch-pause"),
                             (self.resume_button, "lenet-watch-resume"), (self.step_button, "lenet-watch-step"),
                             (self.restart_button, "lenet-watch-restart"),
@@ -230,12 +240,17 @@ class WatchItLearn(SavedPicture):
         self.resume_button.on_click(lambda _: self.resume())
         self.step_button.on_click(lambda _: self.step())
         self.restart_button.on_click(lambda _: self.restart())
-        gap = widgets.Layout(grid_gap=f"{GAP}px", align_items="flex-start")
-        self.ui = widgets.VBox([widgets.HBox([self.pause_button, self.resume_button, self.step_button,
-                                              self.restart_button, self.slow_motion]),
-                                self.status,
-                                widgets.HBox([widgets.VBox([self.kernels_view, self.maps_view], layout=gap),
-                                              self.curves_view], layout=gap)])
+        # rows that wrap instead of clipping or scrolling; the pictures on one white card
+        wrap = {"flex_flow": "row wrap", "grid_gap": f"{GAP}px", "align_items": "flex-start",
+                "overflow": "visible"}
+        card = widgets.Box([widgets.VBox([self.kernels_view, self.maps_view],
+                                         layout={"grid_gap": f"{GAP}px", "flex": "0 0 auto",
+                                                 "overflow": "visible"}),
+                            self.curves_view], layout=wrap)
+        card.add_class("lenet-watch-card")
+        self.ui = widgets.VBox([widgets.Box([self.pause_button, self.resume_button, self.step_button,
+                                             self.restart_button, self.slow_motion], layout=wrap),
+                                self.status, card, widgets.HTML(CARD_CSS)], layout={"overflow": "visible"})
         self.ui.add_class("lenet-watch")
         self._render()
         if start:
@@ -249,12 +264,15 @@ class WatchItLearn(SavedPicture):
 
     @property
     def state(self) -> str:
-        """'not started', 'running', 'pausing' (held at the next batch), 'paused', 'finished' or 'failed'."""
+        """'not started', 'running', 'pausing' (held at the next batch), 'stepping', 'paused',
+        'stopped', 'finished' or 'failed'."""
         if self.finished:
-            return "failed" if self.error else "finished"
+            return "failed" if self.error else "stopped" if self._cancel else "finished"
         if self._thread is None:
             return "not started"
         if self._paused:
+            if self._allowance > 0 or self._stepping:
+                return "stepping"
             return "paused" if self._parked else "pausing"
         return "running"
 
@@ -268,33 +286,38 @@ class WatchItLearn(SavedPicture):
         previous, WatchItLearn._current = WatchItLearn._current, self
         if previous is not None and previous is not self:
             previous.stop()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="lenet-watch-it-learn")
-        self._thread.start()
+        with self._cond:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="lenet-watch-it-learn")
+            self._thread.start()
         self._set_status()
         return self
 
     def restart(self) -> "WatchItLearn":
         """Stop this run (if any) and train again, running, from the starting weights: the points,
-        kernel distances and history start afresh."""
+        kernel distances, history and colour scales start afresh. The status and buttons go from
+        the old run's straight to the new one's."""
+        self._restarting = True  # the stopped run's last frame shows no status of its own
         self.stop()
         with self._cond:
             self._new_run()
-        self._render()
+        self._render(status=False)
         return self.start()
 
     def pause(self, timeout: float = 60) -> int:
         """Hold training before its next batch and redraw; return ``batches_done``."""
         with self._cond:
-            self._paused, self._allowance = True, 0
+            self._paused, self._allowance, self._stepped = True, 0, 0
             self._cond.notify_all()
             if self._thread is not None:
+                self._set_status()  # 'pausing', Resume live, until the run holds
                 self._wait_for(lambda: self._parked or self.finished, timeout, "pause")
         self._set_status()
         return self.batches_done
 
     def step(self, batches: int | None = None, timeout: float = 60) -> int:
         """Pause if running, then train ``batches`` more batches (default ``step_batches``, what
-        the Step button trains) at full speed and redraw; return ``batches_done``.
+        the Step button trains) at full speed, redraw, and stay paused (the status says so; Resume
+        runs on); return ``batches_done``.
 
             watch.step(1)   # exactly one batch
         """
@@ -306,17 +329,21 @@ class WatchItLearn(SavedPicture):
             if self.finished:
                 return self.batches_done
             target = self.batches_done + count
-            self._allowance += count
+            self._allowance, self._stepping = self._allowance + count, True
             self._cond.notify_all()
-            self._wait_for(lambda: (self._parked and self.batches_done >= target) or self.finished,
-                           timeout, "step")
+            try:
+                self._wait_for(lambda: (self._parked and self.batches_done >= target) or self.finished,
+                               timeout, "step")
+            finally:
+                self._stepping = False
+            self._stepped = count if not self.finished else 0
         self._set_status()
         return self.batches_done
 
     def resume(self) -> None:
         """Let training run on."""
         with self._cond:
-            self._paused, self._allowance = False, 0
+            self._paused, self._allowance, self._stepped = False, 0, 0
             self._cond.notify_all()
         self._set_status()
 
@@ -347,6 +374,29 @@ class WatchItLearn(SavedPicture):
         self.stop()
         self.ui.close()
 
+    def table(self) -> str:
+        """The latest run in figures (after a restart, the new run's): how it ended, then at a
+        quarter, half and three quarters of the first epoch and at the end of each epoch, the
+        training loss (the curve's moving mean) and how far the kernels had moved from their start.
+
+            watch.resume(); watch.wait(); print(watch.table())
+        """
+        if not self.points:
+            return f"no batch trained yet ({self.state})"
+        losses = self._moving(self.points, "train_loss")
+        rows = []
+        for mark in sorted({0.25, 0.5, 0.75} | set(range(1, self.num_epochs + 1))):
+            i = min(range(len(self.points)), key=lambda i: abs(self.points[i].epoch - mark))
+            if (f"{self.points[i].epoch:.2f}",) not in [row[:1] for row in rows]:
+                rows.append((f"{self.points[i].epoch:.2f}", f"{losses[i]:.3f}", f"{self.kernel_distance[i]:.3f}"))
+        history = self.history
+        head = (f"run {history.status}: test accuracy {history.final_test_acc:.3f} after "
+                f"{history.num_epochs} epoch(s)" if history is not None and history.num_epochs
+                else f"run {self.state}: batch {self.batches_done} of {self.total_batches}")
+        return head + "\n" + format_table(
+            ["epoch", f"train loss (last {self._mean_batches} batches)", "kernels moved (relative to their start)"],
+            rows)
+
     def snapshot(self) -> bytes:
         """A PNG of what the widget shows now, laid out as the widget: the status line, then the
         kernels above the feature maps, the curves to their right (for saved notebooks and print)."""
@@ -365,8 +415,11 @@ class WatchItLearn(SavedPicture):
         return png_bytes(sheet)
 
     def summary(self) -> str:
-        """The status line (the picture saved with the notebook is updated when the run ends)."""
-        return f"WatchItLearn: {self._status_text()}"
+        """The status line once the run has ended, else what the widget is: the picture saved with
+        the notebook is updated when the run ends, and an earlier text would contradict it."""
+        if self.finished:
+            return f"WatchItLearn: {self._status_text()}"
+        return "WatchItLearn: LeNet's conv1 kernels and feature maps while it trains"
 
     # ---------------------------------------------------------------- training
 
@@ -377,8 +430,9 @@ class WatchItLearn(SavedPicture):
         self.history: History | None = None
         self._epochs_shown = 0
         self.error: BaseException | None = None
-        self._paused = self._parked = self._cancel = self.finished = False
-        self._released, self._allowance, self._drawn_at, self._curves_at = 0, 0, -1, 0.0
+        self._paused = self._parked = self._cancel = self.finished = self._stepping = self._restarting = False
+        self._released, self._allowance, self._stepped, self._drawn_at, self._curves_at = 0, 0, 0, -1, 0.0
+        self._scales: dict[str, tuple[float, float]] = {}  # per row of pictures, fixed over the run
         self._thread: threading.Thread | None = None
 
     def _wait_for(self, predicate, timeout: float, what: str) -> None:
@@ -401,8 +455,10 @@ class WatchItLearn(SavedPicture):
                 self.batches_done, self.finished = self._released, True
                 self._cond.notify_all()
             self.history = history or self.history
-            self._render()
-            self.refresh_picture()
+            restarting = self._restarting  # restart() shows the new run's state next
+            self._render(status=not restarting)
+            if not restarting:
+                self.refresh_picture()
 
     def _hook(self, history: History, net: nn.Module) -> bool:
         """train_ch6's hook, before every batch: the points taken since the last batch, then the gate."""
@@ -431,7 +487,8 @@ class WatchItLearn(SavedPicture):
                     return False
                 if self._drawn_at == self.batches_done:
                     self._parked = True
-                    self._set_status()
+                    if not self._stepping:
+                        self._set_status()  # held: 'paused' (a step's end is shown by step())
                     self._cond.notify_all()
                     self._cond.wait()
                     continue
@@ -450,23 +507,47 @@ class WatchItLearn(SavedPicture):
 
     # ---------------------------------------------------------------- the pictures
 
+    @property
+    def _mean_batches(self) -> int:
+        """How many batches the training curves' moving means cover."""
+        return self._window * max(1, len(self.train_iter) // self.points_per_epoch)
+
+    @property
+    def _window(self) -> int:
+        """How many points the training curves' moving means cover (about MEAN_OF_BATCHES batches)."""
+        per_point = max(1, len(self.train_iter) // self.points_per_epoch)
+        return max(1, round(MEAN_OF_BATCHES / per_point))
+
+    def _moving(self, points: list, name: str) -> list[float]:
+        return moving_means(interval_means(points, name), self._window)
+
     def _status_text(self) -> str:
-        state = f"failed: {self.error}" if self.error else self.state
+        state = self.state
+        if self.error:
+            state = f"failed: {self.error}"
+        elif state == "paused" and self._stepped:
+            state = f"paused after a step of {self._stepped} batch{'es' if self._stepped > 1 else ''}: Resume runs on"
+        elif state == "pausing":
+            state = "pausing: it holds before the next batch"
         parts = [f"batch {self.batches_done} of {self.total_batches}"]
         if self.points:
-            parts.append(f"train loss {self.points[-1].train_loss:.3f}, train acc {self.points[-1].train_acc:.3f}")
+            loss, acc = (self._moving(self.points, name)[-1] for name in ("train_loss", "train_acc"))
+            parts.append(f"train loss {loss:.3f}, train acc {acc:.3f}")
         tested = [p for p in self.points if p.test_acc is not None]
         if tested:
             parts.append(f"test acc {tested[-1].test_acc:.3f} after epoch {round(tested[-1].epoch)}")
         return f"{', '.join(parts)} ({state})"
 
     def _set_status(self) -> None:
-        self.status.value = html.escape(self._status_text())
-        state = self.state
-        self.pause_button.disabled = state not in ("running", "not started") or self._paused
-        self.resume_button.disabled = state not in ("pausing", "paused", "not started") or not self._paused
-        self.step_button.disabled = state not in ("running", "pausing", "paused")
-        self.restart_button.disabled = state == "not started"
+        """The status line and the buttons, from one reading of the state (under the lock, so two
+        threads never mix one state's text with another's buttons)."""
+        with self._cond:
+            state, text = self.state, html.escape(self._status_text())
+            self.status.value = text
+            self.pause_button.disabled = state not in ("running", "not started")
+            self.resume_button.disabled = state not in ("pausing", "paused", "stepping")
+            self.step_button.disabled = state not in ("running", "pausing", "paused")
+            self.restart_button.disabled = state == "not started"
 
     def _layer_label(self, name: str, maps: torch.Tensor) -> str:
         """'act1 = ReLU(conv1): 6 maps of 28×28' (naming the convolution before a layer that is not one)."""
@@ -478,10 +559,15 @@ class WatchItLearn(SavedPicture):
         count, h, w = maps.shape
         return f"{what}: {count} maps of {h}×{w}"
 
+    def _scale(self, row: str, values: torch.Tensor, symmetric: bool = False) -> tuple[float, float]:
+        """Row ``row``'s colour scale for ``values``: fixed over the run (see :func:`_widened`)."""
+        lo, hi = _grey_range(values)
+        self._scales[row] = _widened(self._scales.get(row), lo, hi, symmetric)
+        return self._scales[row]
+
     def _maps_picture(self) -> Image.Image:
         """The test image and, row by row, its feature maps at each of ``layers``: each row labelled,
-        its maps numbered and on one grey scale (its lowest black, its highest white), shown by a
-        colour bar with those two numbers."""
+        its maps numbered and on one grey scale kept over the run, shown by a colour bar."""
         label = int(self.test_iter.y[self.image_index])
         named = f"{self.class_names[label]} (class {label})" if self.class_names else f"class {label}"
         image = heat_image(self.image[0].mean(dim=0).cpu(), 1.0, "gray", vmin=0.0, scale=3)
@@ -495,29 +581,30 @@ class WatchItLearn(SavedPicture):
             count, _, w = out.shape
             cols = min(8, count)
             scale = max(2, min(84 // w, (PICTURES_W // cols - 3) // w))
-            vmin, vmax = _grey_range(out)
+            vmin, vmax = self._scale(name, out)
             tiles = _grid([heat_image(m, vmax, "gray", vmin=vmin, scale=scale) for m in out], cols)
             bar = colour_bar(vmin, vmax, "gray", tiles.height - INDEX_H)  # top row's top to last row's foot
             parts.append((self._layer_label(name, out), _beside(tiles, bar)))
-        return _labelled("feature maps (each row on one grey scale: white = its highest)", parts)
+        return _labelled("feature maps (each row on one grey scale, kept for the whole run)", parts)
 
     def _kernels_picture(self) -> Image.Image:
         weight = self.kernel_layer.weight.detach().float().mean(dim=1).cpu()  # over input channels
-        kernels = _grid([heat_image(k, float(k.abs().max()) or 1.0, scale=12) for k in weight],
-                        min(8, len(weight)), gap=8)  # each on its own scale
+        _, vmax = self._scale(self.kernels_name, weight, symmetric=True)
+        kernels = _grid([heat_image(k, vmax, scale=12) for k in weight], min(8, len(weight)), gap=8)
         label = (f"{len(weight)} kernels of {weight.shape[-2]}×{weight.shape[-1]}: red positive, "
-                 f"blue negative, each on its own scale")
+                 f"blue negative, one scale for the run")
         return _labelled(f"{self.kernels_name} kernels",
-                         [(label, _beside(kernels, _kernel_scale(kernels.height - INDEX_H)))])
+                         [(label, _beside(kernels, colour_bar(-vmax, vmax, "RdBu_r", kernels.height - INDEX_H)))])
 
-    def _render(self, curves: bool = True) -> None:
+    def _render(self, curves: bool = True, status: bool = True) -> None:
         """Redraw kernels and feature maps from the net as it is now, and the curves when
-        ``curves`` or when they are more than ``CURVES_EVERY_S`` old (matplotlib is the slow part)."""
+        ``curves`` or when they are more than ``CURVES_EVERY_S`` old (matplotlib is the slow part);
+        then the status and buttons unless ``status`` is False."""
         for view, img in ((self.kernels_view, self._kernels_picture()), (self.maps_view, self._maps_picture())):
             view.value = png_bytes(img, compress_level=1)  # fast: redrawn while training; snapshot() re-encodes
             view.layout.width = f"{img.width}px"  # shown at its natural size, never stretched
         if curves or time.monotonic() - self._curves_at > self.CURVES_EVERY_S:
-            fig = epoch_curves_figure(self.points, self.num_epochs)
+            fig = epoch_curves_figure(self.points, self.num_epochs, self._window, self._mean_batches)
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=fig.dpi)
             self.curves_view.value = buf.getvalue()
@@ -526,4 +613,5 @@ class WatchItLearn(SavedPicture):
             with self._cond:  # everything shown is now of this batch (a paused run need not redraw)
                 self._drawn_at = self.batches_done
         self.renders += 1
-        self._set_status()
+        if status:
+            self._set_status()
