@@ -7,7 +7,8 @@ Move a slider and the panel recomputes ``O = (W - F + 2P) / S + 1`` and the para
 redraws the layer: the W x W input inside its padding ring, the F x F window at its first position
 and one stride further, and the O x O output. For an impossible setting it says in red which slider
 to move; the checks are those of ``lenet_utils.shapes`` (``conv_out``, ``pool_out``), told in terms
-of the sliders instead of Python arguments. A saved notebook shows a PNG of the picture and the text.
+of the sliders instead of Python arguments. A saved notebook shows the settings in one line of
+text and a PNG of the picture with the result below it (each said once).
 """
 
 import html
@@ -174,7 +175,8 @@ class ShapeCalculator(SavedPicture):
                                            tooltip="Back to the values this calculator started with")
         self.reset_button.on_click(lambda _: self.reset())
         # the controls never shrink (their values would hide behind a scrollbar): the result wraps below
-        box = widgets.VBox(controls + [self.reset_button], layout=widgets.Layout(flex="0 0 auto", margin="0 16px 8px 0"))
+        box = widgets.VBox(controls + [self.reset_button],
+                           layout=widgets.Layout(flex="0 0 auto", margin="0 16px 8px 0"))
         self.ui = widgets.VBox([widgets.HBox([box, self.result], layout=widgets.Layout(flex_flow="row wrap",
                                                                                        width="100%")),
                                 self.picture], layout=widgets.Layout(width="100%"))

@@ -5,11 +5,14 @@
     C3Stepper(out_map=6, row=4, col=4)  # C3: one map sums over the S2 maps its table row names
     PoolStepper(row=7, col=7)         # S2: average, max or LeNet-5's subsampling, building the 14x14 map
 
-Each widget has a row and a column slider, a Play button that walks the positions row by row, and
-one picture of fixed size (heat maps with colour bars) above its arithmetic in text. The arithmetic
-lives in plain functions on tensors (``conv_step``, ``c3_step``, ``pool_step``), checked against
-``F.conv2d`` and the pooling functions in the tests; the widgets only show what they return. Each
-widget also leaves a PNG of its state, which a saved notebook shows where there is no live kernel.
+Each widget has labelled controls (play/pause, which keeps the place and the map built so far;
+start over; loop; a speed, up to a whole row a step), a row and a column slider, and below them a
+white card (in either JupyterLab theme) of heat maps with colour bars, which wrap to the notebook's
+width, above the arithmetic in text. A click on the input or the output map moves the window there.
+The arithmetic lives in plain functions on tensors (``conv_step``, ``c3_step``, ``pool_step``),
+checked against ``F.conv2d``, LeNet-5's C3 and the pooling functions in the tests; the widgets only
+show what they return. Each widget also leaves a PNG of its card (the same pictures and text), which
+a saved notebook shows where there is no live kernel.
 
     from lenet_utils.widgets.stepper import conv_step
     conv_step(x, kernel, bias, row=3, col=4).output    # one output pixel of a convolution
