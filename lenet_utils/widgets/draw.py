@@ -3,21 +3,26 @@
     from lenet_utils.widgets.draw import DrawDigit
     DrawDigit()
 
-Three columns that fit a notebook's output area (:data:`LAYOUT_SIZE`, within 1,100 x 760 px): the drawing
-canvas and its buttons, the 32x32 view the net sees and a line on the selected unit; the verdict,
-the ten probabilities on a log scale (:mod:`~lenet_utils.widgets.probability_bars`) and the colour legend; the maps of C1, S2, C3 and S4 (each map
-numbered) and C5 and F6 as strips of bars, one per unit. Colours: red > 0, white 0, blue < 0, on the
-scaled tanh's fixed range +-A.
+Three columns of fixed widths in a row that wraps (:data:`LAYOUT`; side by side they take
+:data:`LAYOUT_SIZE`, within 1,100 x 760 px): in a narrower notebook a column moves down whole
+instead of being squeezed or clipped. They hold the drawing canvas and its buttons, the 32x32 view
+the net sees, the legend of its orange tint and a line on the selected unit; the verdict, the ten
+probabilities on a log scale (:mod:`~lenet_utils.widgets.probability_bars`) and the colour legend;
+the maps of C1, S2, C3 and S4 (each map numbered) and C5 and F6 as strips of bars, one per unit.
+Colours: red > 0, white 0, blue < 0, on the scaled tanh's fixed range +-A; the pictures are white
+cards and the text takes JupyterLab's theme colours, so both read in the light and the dark theme.
 
-After each stroke the drawing is preprocessed the MNIST way and read by the net, and its ink is
-compared with MNIST's training digits (:mod:`~lenet_utils.widgets.digit_statistics`): a drawing
-with less or more ink than all but 0.5% of them, cut off by the canvas edge, or that cannot be centred reads
-"unlike the digits LeNet-5 learned from" instead of a confident answer. Click a unit of a map or a
-strip: it gets a frame and its receptive field lights up on the 32x32 view; for a C3 unit the S2
-maps it reads get an orange frame; click it again (or **Deselect**) to deselect. Strokes are
-rasterised in Python from the mouse positions (tests draw with ``draw_strokes``). A PNG of the same
-layout stays in the notebook for readers without a kernel
-(:class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
+The browser paints the ink as the pointer moves (:data:`PEN_JS`); the kernel gets the same moves
+from ipycanvas, rasterises them for the net, reads the drawing at most every :data:`THROTTLE_S`
+during a stroke and again when it ends, and then keeps the finished stroke on the canvas. Each
+read preprocesses the drawing the MNIST way, runs the net and compares the drawing's ink with
+MNIST's training digits (:mod:`~lenet_utils.widgets.digit_statistics`): a drawing with less or
+more ink than all but 0.5% of them, cut off by the canvas edge, or that cannot be centred reads
+"unlike the digits LeNet-5 learned from" instead of a confident answer. Click a map or a strip: the
+nearest unit gets a frame and its receptive field is washed orange on the 32x32 view; for a C3 unit
+the S2 maps it reads get an orange frame; click it again, **Deselect** or **Clear** to deselect.
+Tests draw with ``draw_strokes``. A PNG of the same layout stays in the notebook for readers
+without a kernel (:class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
 """
 
 import html
@@ -45,7 +50,8 @@ from .saved_picture import SavedPicture, png_bytes
 from .sheets import LABEL_FONT, TEXT_FONT, TEXT_RGB, TITLE_FONT, font, new_sheet
 
 __all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "Grid", "Strip", "GRIDS", "STRIPS",
-           "VIEWS", "TITLES", "CAPTURED", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "DrawDigit"]
+           "VIEWS", "TITLES", "CAPTURED", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "TINT_LEGEND",
+           "tint_legend_html", "PEN_JS", "THROTTLE_S", "DrawDigit"]
 
 CANVAS_SIZE = 280  #: the drawing canvas, in pixels (10x MNIST's 28)
 LINE_WIDTH = 22    #: pen width on the canvas: about 2 pixels of MNIST's 28x28 after scaling
@@ -369,7 +375,8 @@ body[data-jp-theme-light='false'] .lenet-draw .lenet-warn { color: #ffa45c; }
 .lenet-pixelated { image-rendering: pixelated; }
 .lenet-map, .lenet-draw-canvas { cursor: crosshair; }
 .lenet-draw-canvas { touch-action: none; }
-</style>"""
+.lenet-draw .lenet-columns { gap: GAPpx; }
+</style>""".replace("GAP", str(COLUMN_GAP))
 
 #: The pen in the browser: it paints the stroke being drawn on the drawing canvas as the pointer
 #: moves, with no round trip through the kernel (which still gets every event from ipycanvas and
@@ -408,9 +415,9 @@ def _text(html_text: str, size: int, line_px: int, kind: str = "text") -> str:
 
 
 def _column(children: list, width: int) -> widgets.VBox:
-    """A column of the widget: fixed width, never squeezed; the columns wrap to a new row instead."""
-    return widgets.VBox(children, layout=widgets.Layout(width=f"{width}px", flex="0 0 auto",
-                                                        margin=f"0 {COLUMN_GAP}px {COLUMN_GAP}px 0"))
+    """A column of the widget: fixed width, never squeezed; the columns wrap to a new row instead
+    (COLUMN_GAP apart, across and down: ``.lenet-columns`` in :data:`STYLE`)."""
+    return widgets.VBox(children, layout=widgets.Layout(width=f"{width}px", flex="0 0 auto", margin="0"))
 
 
 def _place(name: str, text: bool = False) -> widgets.Layout:
@@ -471,8 +478,8 @@ class DrawDigit(SavedPicture):
         for register in (self.canvas.on_touch_end, self.canvas.on_touch_cancel):
             register(lambda touches: self._up())
         button = dict(width="120px", height="28px", margin="0 8px 0 0")
-        self.clear_button = widgets.Button(description="Clear", icon="eraser", tooltip="wipe the drawing and the selection",
-                                           layout=widgets.Layout(**button))
+        self.clear_button = widgets.Button(description="Clear", icon="eraser",
+                                           tooltip="wipe the drawing and the selection", layout=widgets.Layout(**button))
         self.clear_button.on_click(lambda _: self.clear())
         self.deselect_button = widgets.Button(description="Deselect", icon="times", disabled=True,
                                               tooltip="deselect the unit (or click it again)",
@@ -491,15 +498,17 @@ class DrawDigit(SavedPicture):
             canvas.on_mouse_down(lambda x, y, layer=layer: self._click(layer, x, y))
             self.map_canvases[layer] = canvas
         pen = f"<img src='{PIXEL_GIF}' alt='' onload=\"{html.escape(PEN_JS.replace('WIDTH', str(self.line_width)))}\">"
-        columns = [_column([self.canvas, widgets.HBox([self.clear_button, self.deselect_button], layout=_place("buttons")),
+        buttons = widgets.HBox([self.clear_button, self.deselect_button], layout=_place("buttons"))
+        columns = [_column([self.canvas, buttons,
                             widgets.HTML(_text("<b>What LeNet-5 sees</b> (32x32)", TITLE_FONT, 20),
                                          layout=_place("seen_title", text=True)),
-                            self.seen, widgets.HTML(tint_legend_html(), layout=_place("tint", text=True)), self.info], LEFT_W),
+                            self.seen, widgets.HTML(tint_legend_html(), layout=_place("tint", text=True)), self.info],
+                           LEFT_W),
                    _column([self.verdict, self.bars, legend], MIDDLE_W),
                    _column(list(self.map_canvases.values()), max(w for _, w, _ in COLUMNS[2]))]
         self.ui = widgets.VBox([
             widgets.HTML(STYLE + pen, layout=widgets.Layout(width="0px", height="0px", margin="0", overflow="hidden")),
-            widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap", margin=f"0 -{COLUMN_GAP}px 0 0"))],
+            widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap"), _dom_classes=["lenet-columns"])],
             _dom_classes=["lenet-draw"])
         self._reset_canvas()
         self._update()
