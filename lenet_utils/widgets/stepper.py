@@ -129,7 +129,7 @@ def pool_step(x: torch.Tensor, row: int, col: int, size: int = 2, coefficient: f
 
 # --- the widgets ------------------------------------------------------------------------------
 
-SLIDER_WIDTH = 420  # px: a row or column slider (the track is about 300 px, 11 px a step at 28 steps)
+SLIDER_WIDTH = 400  # px: a row or column slider (the track is about 290 px, 10 px a step at 28 steps): two fit 840 px
 NOT_YET = (200, 230, 190)  # the colour of the output positions not computed yet (light green)
 INK, CAPTION_INK = "#1a1a1a", "#333333"  # text on the white card (16:1 and 12:1 against white)
 #: The card the pictures and the arithmetic sit on (white in both JupyterLab themes, as the pictures
@@ -232,12 +232,11 @@ class _Stepper(SavedPicture):
                                          tooltip="After the last position, start again at (0, 0)")
         self.speed = widgets.ToggleButtons(
             options=[("slow", "slow"), ("fast", "fast"), ("whole rows", "rows")], value="fast",
-            description="speed", style={"description_width": "44px", "button_width": "auto"},
+            style={"button_width": "auto"},
             tooltips=[f"one position every {SPEEDS['slow'][1] * self.interval_ms / 1000:g} s",
                       f"one position every {SPEEDS['fast'][1] * self.interval_ms / 1000:g} s",
                       f"a whole row every {SPEEDS['rows'][1] * self.interval_ms / 1000:g} s (the window "
-                      f"jumps to the end of each row)"],
-            layout=widgets.Layout(margin="0 12px 4px 0"))
+                      f"jumps to the end of each row)"])
         self.choice = widgets.Dropdown(options=choices, value=choice, description="map",
                                        style={"description_width": "36px"},
                                        layout=widgets.Layout(width="auto", margin="0 12px 4px 0"))
@@ -250,9 +249,10 @@ class _Stepper(SavedPicture):
         self.card.add_class("lenet-stepper-card")
         self.view = widgets.HTML(layout=widgets.Layout(width="auto", margin="4px 0 0 0"))
         self.ui = widgets.VBox([widgets.HTML(STYLE, layout=widgets.Layout(width="0px", height="0px", margin="0")),
-                                widgets.HBox([self.play_button, self.restart_button, self.loop, self.speed],
+                                widgets.HBox([self.play_button, self.restart_button, self.loop,
+                                              _labelled("speed", self.speed), self.choice,
+                                              *(_labelled(name, control) for name, control in extra_controls)],
                                              layout=widgets.Layout(**wrap)),
-                                widgets.HBox([self.choice, *extra_controls], layout=widgets.Layout(**wrap)),
                                 widgets.HBox([self.row, self.col], layout=widgets.Layout(**wrap)),
                                 self.play, self.card], layout=widgets.Layout(width="100%"))
         self.ui.add_class(css)
@@ -269,7 +269,7 @@ class _Stepper(SavedPicture):
         self.speed.observe(self._speed_changed, names="value")
         for control in (self.row, self.col):
             control.observe(self._slider_moved, names="value")
-        for control in (self.choice, *extra_controls):
+        for control in (self.choice, *(control for _, control in extra_controls)):
             control.observe(self._update, names="value")
         self._update()
 
@@ -441,6 +441,13 @@ class _Stepper(SavedPicture):
     @staticmethod
     def _text_lines(lines: list[str]) -> list[str]:
         return [html.unescape(re.sub(r"<[^>]+>", "", line)) for line in lines]
+
+
+def _labelled(name: str, control: widgets.Widget) -> widgets.HBox:
+    """``control`` with ``name`` on its left, kept together on one line when the controls wrap
+    (ipywidgets puts a ToggleButtons' own description above its buttons)."""
+    return widgets.HBox([widgets.Label(name, layout=widgets.Layout(margin="0 6px 0 0")), control],
+                        layout=widgets.Layout(align_items="center", flex="0 0 auto", margin="0 12px 4px 0"))
 
 
 def _show(image_widget: widgets.Image, picture: Image.Image) -> None:
@@ -632,13 +639,13 @@ class PoolStepper(_Stepper):
                                        + self.bias[:, None, None]).abs().amax(dim=(1, 2))}
         self.pooling = widgets.ToggleButtons(
             options=[("average", "average"), ("max", "max"), ("LeNet-5's", "subsampling")], value=pooling,
-            description="pooling", tooltips=["average pooling: the mean of the 4 values",
+            tooltips=["average pooling: the mean of the 4 values",
                                              "max pooling: the largest of the 4 values",
                                              "LeNet-5's subsampling: coefficient × average + bias"],
-            style={"description_width": "56px", "button_width": "auto"}, layout=widgets.Layout(margin="0 12px 4px 0"))
+            style={"button_width": "auto"})
         self.pooling.add_class("lenet-stepper-pooling")
         super().__init__([(f"C1 map {i}", i) for i in range(6)], channel, row, col, interval_ms,
-                         "lenet-pool-stepper", extra_controls=(self.pooling,))
+                         "lenet-pool-stepper", extra_controls=(("pooling", self.pooling),))
 
     def _input_to_position(self, r: int, c: int) -> tuple[int, int]:
         return r // 2, c // 2  # the window that holds input cell (r, c)
