@@ -73,7 +73,8 @@ def _wait_prediction(page, digit: str) -> None:
     page.wait_for_selector(f".lenet-prediction[data-digit='{digit}']", timeout=30_000)
 
 
-def test_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
+def test_notebook_12_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
+    """Notebook 12's draw-a-digit widget (the name lets `pytest -k 12` pick it with the chapter's layout test)."""
     require_browser()
     _notebook(tmp_path / "draw.ipynb")
     with lab_server(tmp_path, env={"LENET_QUICK": "1", "LENET_OFFLINE": "1"}) as url, chromium() as browser:
