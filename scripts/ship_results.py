@@ -102,7 +102,7 @@ def ladder_recipe(settings: dict):
     from lenet_utils import ladder as ladder_module
     from lenet_utils.data import load_data
     from lenet_utils.ladder import Rung, run_ladder
-    from lenet_utils.paper import paper_scaled
+    from lenet_utils.lenet5_run import paper_scaled
     device = torch.device(settings["device"])
     rungs = [Rung(**r) for r in settings["rungs"]]
     seeds, num_epochs = tuple(settings["seeds"]), settings["num_epochs"]
@@ -124,8 +124,8 @@ def lenet5_recipe(settings: dict):
     """Chapter 6's LeNet-5 run, built as its cell builds it from ``settings``; its first-epoch job
     and the module whose ``train_ch6`` it calls."""
     import lenet_utils
-    from lenet_utils import paper as paper_module
-    from lenet_utils.paper import train_lenet5_paper
+    from lenet_utils import lenet5_run as paper_module
+    from lenet_utils.lenet5_run import train_lenet5_paper
     if settings["quick"] != lenet_utils.is_quick():
         raise SystemExit(f"The LeNet-5 run was trained with quick mode {'on' if settings['quick'] else 'off'}: "
                          f"{'set' if settings['quick'] else 'unset'} LENET_QUICK and run this again.")
@@ -142,7 +142,7 @@ RECIPES = {"ladder": ladder_recipe, "LeNet-5 run": lenet5_recipe}
 def stored_first_epochs(folder: Path, name: str) -> dict[str, dict]:
     """The first epochs that a shipped folder holds, by the labels of its recipe's jobs."""
     from lenet_utils.ladder import LadderResult
-    from lenet_utils.paper import load_paper_run
+    from lenet_utils.lenet5_run import load_paper_run
     if name == "LeNet-5 run":
         return {"LeNet-5": first_epoch(load_paper_run(folder)["history"])}
     return {f"{r.dataset}, {r.rung.name}, seed {r.seed}": first_epoch(r.history)

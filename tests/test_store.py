@@ -22,7 +22,7 @@ from lenet_utils.data import SAMPLE_DIR, TensorLoader, load_data
 from lenet_utils.history import History, Point
 from lenet_utils.ladder import run_ladder
 from lenet_utils.ladder_results import LadderResult
-from lenet_utils.paper import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
+from lenet_utils.lenet5_run import compare_with_paper, load_paper_run, save_paper_run, train_lenet5_paper
 from lenet_utils.rungs import ladder
 from lenet_utils.sweep import run_sweep
 from lenet_utils.sweep_grids import make_grid
@@ -413,7 +413,7 @@ def test_ctrl_c_in_a_stored_sweep_stops_the_sweep_and_stores_nothing(sample, res
 
 
 def test_ctrl_c_in_the_paper_run_stores_nothing(results, monkeypatch, capsys):
-    from lenet_utils import paper as paper_module
+    from lenet_utils import lenet5_run as paper_module
     interrupt_at(paper_module, monkeypatch, call=1)
     run = lambda: train_lenet5_paper(num_epochs=3, batch_size=64, device="cpu", train_size=128,  # noqa: E731
                                      test_size=64, root=SAMPLE_DIR, verbose=False)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..lenet import LeNet5
-from ..paper import paper_input_scale
+from ..lenet5_run import paper_input_scale
 
 __all__ = ["WEIGHTS_PATH", "RECIPE_PATH", "INPUT_BACKGROUND", "INPUT_INK", "prepare", "load_lenet5",
            "recipe", "WeightsFileError", "load_weights"]

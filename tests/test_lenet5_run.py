@@ -6,7 +6,7 @@ import torch
 
 from lenet_utils.data import SAMPLE_DIR, TensorLoader
 from lenet_utils.history import History
-from lenet_utils.paper import (
+from lenet_utils.lenet5_run import (
     PAPER_TEST_ERROR, compare_with_paper, paper_input_scale, paper_lr_factor, paper_scaled,
     train_lenet5_paper,
 )
