@@ -406,6 +406,8 @@ def test_a_click_on_a_map_moves_the_window_there(net, digit, make, where, pixel,
     canvas._handle_frontend_event(None, {"event": "mouse_down", "x": pixel[0], "y": pixel[1]}, [])
     assert stepper.row_col == position and stepper.play.value == position[0] * stepper.grid[1] + position[1]
     assert f"row {position[0]}, col {position[1]}" in stepper.summary()
+    with pytest.raises(ValueError, match="where must be 'input' or 'output'"):
+        stepper.click("kernel", 1, 1)
 
 
 @pytest.mark.parametrize("make", [ConvStepper, C3Stepper, PoolStepper])

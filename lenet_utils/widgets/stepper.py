@@ -35,7 +35,7 @@ from ..checks import whole_number
 from ..data import SAMPLE_DIR, load_tensors, to_float_images
 from ..features import capture_feature_maps
 from ..weights import INPUT_BACKGROUND, INPUT_INK, load_lenet5, prepare
-from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes, sheet
+from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes, sheet, with_colour_bar
 
 __all__ = ["StepResult", "PartialSum", "PoolResult", "conv_step", "c3_step", "pool_step", "sample_digit",
            "ConvStepper", "C3Stepper", "PoolStepper", "POOLINGS", "Panel"]
@@ -131,9 +131,9 @@ def pool_step(x: torch.Tensor, row: int, col: int, size: int = 2, coefficient: f
 
 SLIDER_WIDTH = 400  # px: a row or column slider (the track is about 290 px, 10 px a step at 28 steps): two fit 840 px
 NOT_YET = (200, 230, 190)  # the colour of the output positions not computed yet (light green)
-INK, CAPTION_INK = "#1a1a1a", "#333333"  # text on the white card (16:1 and 12:1 against white)
+INK = "#1a1a1a"  # text on the white card (17:1 against white)
 #: The card the pictures and the arithmetic sit on (white in both JupyterLab themes, as the pictures
-#: are), the click cursor on the maps, and unsmoothed scaling.
+#: are), and the click cursor on the maps.
 STYLE = ("<style>.lenet-stepper-card { background: #ffffff; color: #1a1a1a; padding: 10px 12px; "
          "border-radius: 4px; box-sizing: border-box; max-width: 100%; }"
          " .lenet-stepper-card canvas { cursor: crosshair; }</style>")
@@ -152,22 +152,22 @@ def sample_digit(index: int = 0) -> tuple[torch.Tensor, int]:
 
 @dataclass
 class Panel:
-    """One picture of a stepper: a heat map (``picture``), its colour bar (``bar``, or None), a
-    caption below, and ``click`` ("input" or "output") when a click on it moves the window."""
+    """One picture of a stepper: a heat map (``picture``) drawn on ``scale`` = (vmin, vmax, cmap),
+    with its colour bar when ``bar``, a caption below, and ``click`` ("input" or "output") when a
+    click on it moves the window."""
 
     picture: Image.Image
     caption: str
-    bar: Image.Image | None = None
+    scale: tuple[float, float, str]
+    bar: bool = True
     click: str | None = None
 
+    def colour_bar(self) -> Image.Image:
+        return colour_bar(*self.scale, self.picture.height)
+
     def image(self) -> Image.Image:
-        """The heat map and its colour bar side by side, as one picture."""
-        if self.bar is None:
-            return self.picture
-        both = Image.new("RGB", (self.picture.width + 6 + self.bar.width, self.picture.height), "white")
-        both.paste(self.picture, (0, 0))
-        both.paste(self.bar, (self.picture.width + 6, 0))
-        return both
+        """The heat map and its colour bar (if any) side by side, as one picture."""
+        return with_colour_bar(self.picture, *self.scale) if self.bar else self.picture
 
 
 #: A stepper's card: blocks side by side (wrapping), each a list of (label or None, panels) rows.
@@ -177,8 +177,7 @@ Blocks = list[list[tuple[str | None, list[Panel]]]]
 def _heat(values: torch.Tensor, lo: float, hi: float, caption: str, cmap: str = "RdBu_r",
           click: str | None = None, **kwargs) -> Panel:
     """A panel: ``heat_image`` of ``values`` on [lo, hi] with its colour bar."""
-    picture = heat_image(values, hi, cmap, vmin=lo, **kwargs)
-    return Panel(picture, caption, colour_bar(lo, hi, cmap, picture.height), click)
+    return Panel(heat_image(values, hi, cmap, vmin=lo, **kwargs), caption, (lo, hi, cmap), click=click)
 
 
 def _label_image(label: str, width: int = 130) -> Image.Image:
@@ -303,6 +302,8 @@ class _Stepper(SavedPicture):
     def click(self, where: str, x: float, y: float) -> None:
         """A click at pixel (x, y) of the ``where`` ("input" or "output") map: the window moves
         there (on the input, to the window centred on the click)."""
+        if where not in self.scales:
+            raise ValueError(f"where must be 'input' or 'output' (the map clicked), got {where!r}.")
         r, c = int(y // self.scales[where]), int(x // self.scales[where])
         self.move_to(*(self._input_to_position(r, c) if where == "input" else (r, c)))
 
@@ -363,7 +364,7 @@ class _Stepper(SavedPicture):
     # --- the live view: widgets made once per structure, their values set on every move
     def _update(self, change: dict | None = None) -> None:
         blocks, lines = self._blocks()
-        shape = [[(label, [(p.click, p.bar is not None) for p in panels]) for label, panels in block]
+        shape = [[(label, [(p.click, p.bar) for p in panels]) for label, panels in block]
                  for block in blocks]
         if shape != self._shape:
             self._build(blocks)
@@ -382,7 +383,7 @@ class _Stepper(SavedPicture):
             else:
                 _show(picture, panel.picture)
             if bar is not None:
-                _show(bar, panel.bar)
+                _show(bar, panel.colour_bar())
             caption.value = _html_lines([html.escape(line) for line in panel.caption.split("\n")], 13)
         self.view.value = _html_lines(lines)
 
@@ -404,8 +405,7 @@ class _Stepper(SavedPicture):
                         picture.on_mouse_down(lambda x, y, where=panel.click: self.click(where, x, y))
                     else:
                         picture = widgets.Image(format="png")
-                    bar = None if panel.bar is None else widgets.Image(format="png",
-                                                                      layout=widgets.Layout(margin="0 0 0 6px"))
+                    bar = widgets.Image(format="png", layout=widgets.Layout(margin="0 0 0 6px")) if panel.bar else None
                     caption = widgets.HTML(layout=widgets.Layout(width="auto", margin="2px 0 0 0"))
                     self._slots.append((picture, bar, caption))
                     top = widgets.HBox([picture] + ([bar] if bar else []), layout=widgets.Layout(overflow="visible"))
@@ -576,12 +576,10 @@ class C3Stepper(_Stepper):
         sums = [f"{p.partials[0]:.4f}"] + [_signed(t) for t in p.partials[1:]]
         sums[-1] += f"\n= {p.total:.4f}"
 
-        def panels(items, lo, hi, cmap, scale, **kw):
-            pictures = [heat_image(values, hi, cmap, vmin=lo, scale=scale, **({"box": box} if box else {}), **kw)
-                        for values, _, box in items]
-            bar = colour_bar(lo, hi, cmap, pictures[0].height)
-            return [Panel(pic, caption, bar if k == n - 1 else None, "input" if box else None)
-                    for k, (pic, (_, caption, box)) in enumerate(zip(pictures, items))]
+        def panels(items, lo, hi, cmap, scale):  # one row: a colour bar after its last panel
+            return [Panel(heat_image(values, hi, cmap, vmin=lo, scale=scale, box=box),
+                          caption, (lo, hi, cmap), bar=k == n - 1, click="input" if box else None)
+                    for k, (values, caption, box) in enumerate(items)]
 
         rows = [("S2 maps it reads\n(14×14), the\nwindow in red",
                  panels([(self.s2[i], f"S2 map {i}", (row, col, 5, 5)) for i in p.in_maps], -act, act, "gray", 6)),
