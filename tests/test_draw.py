@@ -165,7 +165,8 @@ def test_a_stroke_updates_the_prediction_before_the_mouse_is_released(widget, mo
     monkeypatch.setattr(draw.time, "monotonic", lambda: float(next(clock)))
     reads = []
     update = widget._update
-    monkeypatch.setattr(widget, "_update", lambda: (reads.append(len(widget._pen or ())), update()))
+    monkeypatch.setattr(widget, "_update", lambda picture=True: (
+        reads.append((len(widget._pen or ()), picture)), update(picture)))
     points = EXAMPLE_STROKES["7"][0]
     dense = [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for (x0, y0), (x1, y1) in zip(points, points[1:])
              for t in np.linspace(0, 1, 6, endpoint=False)]
@@ -174,9 +175,10 @@ def test_a_stroke_updates_the_prediction_before_the_mouse_is_released(widget, mo
         send(widget.canvas, "mouse_move", x=x, y=y)
     assert widget.prediction is not None and reads, "no prediction while the stroke was drawn"
     assert 2 <= len(reads) <= len(dense) * 0.05 / draw.THROTTLE_S + 1  # throttled: not at every move
-    assert widget.strokes == []  # the stroke is still being drawn
+    assert widget.strokes == [] and all(pen > 0 for pen, _ in reads)  # all while the stroke was drawn
+    assert not any(picture for _, picture in reads)  # the saved picture waits for the stroke's end
     send(widget.canvas, "mouse_up", x=dense[-1][0], y=dense[-1][1])
-    assert widget.prediction == 7 and reads[-1] == 0
+    assert widget.prediction == 7 and reads[-1] == (0, True)
 
 
 # ---------------------------------------------------------------- 1. the layout wraps to fit the screen

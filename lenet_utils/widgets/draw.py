@@ -529,7 +529,7 @@ class DrawDigit(SavedPicture):
             ImageDraw.Draw(self._ink).line([(x0, y0), (x, y)], fill=255, width=self.line_width)
             self._dot(x, y)
             if time.monotonic() - self._read_at >= THROTTLE_S:
-                self._update()
+                self._update(picture=False)
 
     def _up(self, x: "float | None" = None, y: "float | None" = None) -> None:
         if self._pen is not None:
@@ -629,8 +629,9 @@ class DrawDigit(SavedPicture):
             self.canvas.line_width = self.line_width
             self.canvas.line_cap = self.canvas.line_join = "round"
 
-    def _update(self) -> None:
-        """Preprocess the drawing, run the net, judge the drawing, redraw everything."""
+    def _update(self, picture: bool = True) -> None:
+        """Preprocess the drawing, run the net, judge the drawing, redraw the live views and (with
+        ``picture``; not during a stroke) the saved picture."""
         drawing = self.drawing
         self.image = mnist_style(drawing)
         if is_blank(self.image):
@@ -642,7 +643,6 @@ class DrawDigit(SavedPicture):
             self.probabilities = torch.softmax(out["output"][0], dim=0).numpy()
             self.statistics = digit_statistics(drawing, self.image)
             self.unlike = unlike_reason(self.statistics)
-        self._read_at = time.monotonic()
         digit = "" if self.prediction is None else self.prediction
         lines = "".join(_text(html.escape(text), size, round(size * 1.25), "warn" if colour == WARN_RGB else "text")
                         for text, size, colour in self.verdict_lines())
@@ -650,7 +650,9 @@ class DrawDigit(SavedPicture):
                               f"{html.escape(self.unlike or '')}'>{lines}</div>")
         self.bars.value = bars_html(self.probabilities, self.prediction, doubt=self.unlike is not None)
         self._render_views()
-        self.refresh_picture()
+        if picture:
+            self.refresh_picture()
+        self._read_at = time.monotonic()  # the throttle leaves the kernel THROTTLE_S free after each read
 
     def verdict_lines(self) -> list:
         """The verdict as (text, font size, RGB colour) lines: the same words in the page and the picture."""
