@@ -664,7 +664,7 @@ def test_the_live_picture_labels_the_running_run_where_it_ends_now():
 
 def test_examples_per_run_offers_what_the_training_set_holds():
     assert list(example_sizes(60_000).items())[-1] == ("60,000 (all)", 60_000)
-    assert list(example_sizes(60_000).values())[:-1] == [500, 1_000, 2_500, 5_000, 10_000, 20_000]
+    assert list(example_sizes(60_000).values())[:-1] == [500, 1_000, 2_500, 5_000, 7_500, 10_000, 20_000]
     assert example_sizes(640) == {"500": 500, "640 (all)": 640}
 
 
