@@ -1,8 +1,9 @@
 """Draw a digit in JupyterLab as a person does: headless Chromium (Playwright) and the mouse.
 
 A small notebook (written to a temp folder) shows the ``DrawDigit`` widget. With the kernel busy
-(a cell sleeping), a stroke's ink appears on the canvas as the mouse moves: the browser paints it.
-A "7" drawn slowly updates the prediction before the mouse is released. The test draws a "1"
+(a cell sleeping), a stroke's ink appears on the canvas as the mouse moves: the browser paints it;
+awake, the kernel reads the moves that queued up before the mouse is released. A "7" drawn slowly
+updates the prediction before the mouse is released too. The test draws a "1"
 with mouse moves on the canvas and reads the prediction and the ten bars from the page, clears,
 draws a "0" and checks that both changed; then it clicks a pixel of a C3 feature map and checks
 that the page names its receptive field and S2 inputs and that the 32x32 view lights the field up;
@@ -82,6 +83,8 @@ def test_notebook_12_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         open_notebook(page, url, "draw.ipynb")
         state = run_all(page, timeout_s=180)
         assert not state["errors"], state["errors"]
+        # the file browser closed: the widget's three columns side by side, whole in the screenshots
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
         _wait_prediction(page, "")  # "draw a digit"
         assert page.locator(".jp-RenderedImage").count() == 0, \
             "JupyterLab must show the live widget only, not its saved picture as well"
@@ -95,10 +98,11 @@ def test_notebook_12_draw_a_digit_and_click_a_unit_in_jupyterlab(tmp_path):
         page.mouse.move(*_canvas_point(page, 140, 230), steps=8)
         ink = page.evaluate(PIXEL, [".lenet-draw-canvas", 140, 140])
         busy = page.evaluate(KERNEL_BUSY)
-        page.mouse.up()
         assert busy, "the kernel finished sleeping before the ink was checked: the check proves nothing"
         assert max(ink[:3]) < 80 and ink[3] == 255, f"no ink under the moving mouse: {ink}"
-        _wait_prediction(page, "1")  # the kernel, awake, read the stroke too
+        # awake, the kernel gets the moves in a burst; it reads them with the mouse still down
+        _wait_prediction(page, "1")
+        page.mouse.up()
         page.get_by_role("button", name="Clear").last.click()
         _wait_prediction(page, "")
 

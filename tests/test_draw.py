@@ -1,5 +1,6 @@
 """The draw-a-digit widget, driven as the browser drives it (canvas events) and through its API."""
 
+import asyncio
 import base64
 import io
 import re
@@ -179,6 +180,25 @@ def test_a_stroke_updates_the_prediction_before_the_mouse_is_released(widget, mo
     assert not any(picture for _, picture in reads)  # the saved picture waits for the stroke's end
     send(widget.canvas, "mouse_up", x=dense[-1][0], y=dense[-1][1])
     assert widget.prediction == 7 and reads[-1] == (0, True)
+
+
+def test_moves_that_arrive_in_a_burst_are_read_before_the_mouse_is_released(widget):
+    """Moves queued while the kernel was busy arrive together, faster than the throttle: the widget
+    reads them once THROTTLE_S has passed, on the kernel's event loop, with the mouse still down."""
+    async def burst_then_wait():
+        widget.clear()
+        points = EXAMPLE_STROKES["1"][0]
+        send(widget.canvas, "mouse_down", x=points[0][0], y=points[0][1])
+        for x, y in points[1:]:
+            send(widget.canvas, "mouse_move", x=x, y=y)
+        before = widget.prediction
+        await asyncio.sleep(3 * draw.THROTTLE_S)
+        return before, widget.prediction, list(widget.strokes)
+
+    before, after, strokes = asyncio.run(burst_then_wait())
+    assert before is None and strokes == []  # the burst came within the throttle; the mouse is down
+    assert after == 1, "the moves of the burst were never read while the mouse was down"
+    send(widget.canvas, "mouse_up", x=142, y=235)
 
 
 # ---------------------------------------------------------------- 1. the layout wraps to fit the screen

@@ -25,6 +25,7 @@ Tests draw with ``draw_strokes``. A PNG of the same layout stays in the notebook
 without a kernel (:class:`~lenet_utils.widgets.saved_picture.SavedPicture`).
 """
 
+import asyncio
 import html
 import math
 import time
@@ -464,6 +465,8 @@ class DrawDigit(SavedPicture):
         self._ink = Image.new("L", (CANVAS_SIZE, CANVAS_SIZE))
         self._pen: "list | None" = None  # the stroke being drawn
         self._read_at = 0.0  # when the net last read the drawing (time.monotonic)
+        self._unread = False  # moves since that read
+        self._later: "asyncio.TimerHandle | None" = None  # a read waiting for the throttle
         self._shown: dict[str, np.ndarray] = {}  # what each map canvas shows now
 
         self.canvas = Canvas(width=CANVAS_SIZE, height=CANVAS_SIZE, layout=widgets.Layout(
@@ -522,16 +525,42 @@ class DrawDigit(SavedPicture):
 
     def _move(self, x: float, y: float) -> None:
         """A move with the button down: the browser has painted it; rasterise it for the net, and
-        let the net read the drawing if it has not for :data:`THROTTLE_S`."""
+        let the net read the drawing (:meth:`_read_soon`)."""
         if self._pen is not None:
             x0, y0 = self._pen[-1]
             self._pen.append((x, y))
             ImageDraw.Draw(self._ink).line([(x0, y0), (x, y)], fill=255, width=self.line_width)
             self._dot(x, y)
-            if time.monotonic() - self._read_at >= THROTTLE_S:
-                self._update(picture=False)
+            self._unread = True
+            self._read_soon()
+
+    def _read_soon(self, timer: bool = False) -> None:
+        """During a stroke, read the unread moves now if :data:`THROTTLE_S` has passed since the
+        last read, else once it has: on the kernel's event loop, so moves that arrive in a burst
+        (the kernel was busy) and then stop are still read before the mouse is released. Without an
+        event loop (a plain script) the next move or the mouse-up reads them. ``timer``: called by
+        the waiting read itself."""
+        if timer:
+            self._later = None
+        if self._pen is None or not self._unread:
+            return
+        wait = THROTTLE_S - (time.monotonic() - self._read_at)
+        if wait <= 0:
+            self._cancel_read()
+            self._update(picture=False)
+        elif self._later is None:
+            try:
+                self._later = asyncio.get_running_loop().call_later(wait, self._read_soon, True)
+            except RuntimeError:  # no running event loop
+                pass
+
+    def _cancel_read(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
 
     def _up(self, x: "float | None" = None, y: "float | None" = None) -> None:
+        self._cancel_read()  # the mouse-up reads the stroke anyway
         if self._pen is not None:
             stroke, self._pen = self._pen, None
             self.strokes.append(stroke)
@@ -652,7 +681,7 @@ class DrawDigit(SavedPicture):
         self._render_views()
         if picture:
             self.refresh_picture()
-        self._read_at = time.monotonic()  # the throttle leaves the kernel THROTTLE_S free after each read
+        self._read_at, self._unread = time.monotonic(), False  # the throttle leaves the kernel THROTTLE_S free
 
     def verdict_lines(self) -> list:
         """The verdict as (text, font size, RGB colour) lines: the same words in the page and the picture."""
@@ -685,7 +714,7 @@ class DrawDigit(SavedPicture):
     def describe_selection(self) -> str:
         """One line on the selected unit: where it is, what it sees, what it reads."""
         if self.selected is None:
-            return ("Click a unit of any map or strip on the right to see which input pixels it sees; "
+            return ("Click a unit of any map or strip, C1 to F6, to see which input pixels it sees; "
                     "click it again to deselect.")
         layer, channel, row, col = self.selected
         box = self.highlight
