@@ -675,9 +675,10 @@ class DrawDigit(SavedPicture):
         digit = "" if self.prediction is None else self.prediction
         lines = "".join(_text(html.escape(text), size, round(size * 1.25), "warn" if colour == WARN_RGB else "text")
                         for text, size, colour in self.verdict_lines())
+        # the bars first: the page never shows a verdict ahead of its bars
+        self.bars.value = bars_html(self.probabilities, self.prediction, doubt=self.unlike is not None)
         self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' data-unlike='"
                               f"{html.escape(self.unlike or '')}'>{lines}</div>")
-        self.bars.value = bars_html(self.probabilities, self.prediction, doubt=self.unlike is not None)
         self._render_views()
         if picture:
             self.refresh_picture()
