@@ -10,7 +10,8 @@
 * The slider panel, in FULL mode (its kernel sees ``LENET_QUICK=0``), from a small notebook holding
   chapter 5's panel cell: the learning-rate slider (keyboard on its handle) and the activation
   dropdown each start a run whose curves redraw while it trains (at least two different pictures
-  before the result line says it finished) and whose result differs from the one before. With
+  before the result line says it finished) and whose result differs from the one before; "run
+  again" trains the same setting with the next seed, to another result. With
   ``LENET_DATA_DIR`` it trains on the full data set, else on the bundled sample (the same checks).
 
 Screenshots go to the git-ignored ``test-artifacts/`` only. The README's picture,
@@ -244,6 +245,14 @@ def test_panel_curves_move_while_training_in_full_mode(full_mode_lab, browser):
     assert "sigmoid" in after_activation and after_activation != after_lr
     assert len(_pictures_while_training(page)) >= 2, "the curves did not move while the run trained"
     assert page.locator(".lenet-runs tr").count() == 4  # header + three runs
+
+    # "run again": the same setting with the next seed, a curve of its own beside the last one
+    page.evaluate("() => { window.curvesLog = []; }")
+    page.locator(".lenet-panel .lenet-rerun").last.click()
+    again = _wait_for_new_result(page, after_activation)
+    setting = re.compile(r"^Run \d+ (\(.*\)), seed (\d+): test acc")
+    assert setting.match(again).groups() == (setting.match(after_activation).group(1), "1"), (after_activation, again)
+    assert page.locator(".lenet-runs tr").count() == 5
 
     panel = page.locator(".lenet-panel").last
     panel.scroll_into_view_if_needed()

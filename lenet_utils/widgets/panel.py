@@ -330,7 +330,7 @@ class TrainingPanel(SavedPicture):
         # no further than PICTURE_MIN_PX, where its smallest text is still MIN_TEXT_PX
         self.curves = widgets.Image(format="png", value=draw_runs([]),
                                     layout={"width": "100%", "max_width": f"{PICTURE_PX[0]}px",
-                                            "min_width": f"{PICTURE_MIN_PX}px", "height": "auto"})
+                                            "min_width": f"{PICTURE_MIN_PX}px", "height": "auto", "margin": "0"})
         self.table = widgets.HTML()
         self.rerun_button = widgets.Button(description="run again", icon="refresh",
                                            tooltip="Train the current setting once more, with the next "
@@ -355,14 +355,13 @@ class TrainingPanel(SavedPicture):
                          layout=column),
             widgets.VBox([self.activation, self.optimizer, self.init], layout=column),
             widgets.VBox([self.pool, self.batch_size, self.examples], layout=column)],
-            layout={"flex_flow": "row wrap", "width": "100%", "overflow": "visible"})
+            layout={"flex_flow": "row wrap", "overflow": "visible"})
         # ipywidgets sets HTML text at a control's 28 px line height (the panel's lines read closer),
         # and lets a slider's readout shrink to 32 px ("0.3" of 0.32)
         compact = widgets.HTML("<style>.lenet-panel .widget-html-content { line-height: 1.35; }"
                                ".lenet-panel .lenet-lr .widget-readout { min-width: 48px; }</style>")
         self.ui = widgets.VBox([self.data_info, controls, self.note, self.result, self.curves, self.table,
-                                compact], layout={"width": "100%", "max_width": f"{PICTURE_PX[0] + 20}px",
-                                                  "overflow": "visible"})
+                                compact], layout={"max_width": f"{PICTURE_PX[0] + 20}px", "overflow": "visible"})
         self.ui.add_class("lenet-panel")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
