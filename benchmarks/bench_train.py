@@ -1,6 +1,6 @@
 """Textbook training loop vs ours: d2l's sigmoid LeNet on full Fashion-MNIST, both in one run.
 
-The textbook loop is ``lenet_utils.textbook.train_ch6_textbook``: d2l's ``train_ch6`` as chapter 4
+The textbook loop is ``lenet_utils.plain_loop.train_ch6_textbook``: d2l's ``train_ch6`` as chapter 4
 writes it out (PyTorch edition), on ``lenet_utils.data.textbook_loaders``: torchvision's data set
 with ``ToTensor`` (one PIL image per example) and a ``DataLoader`` with ``num_workers=4``, metrics
 read back to the host (``float(...)``) after every batch. Ours is ``lenet_utils.train_ch6`` on
@@ -29,7 +29,7 @@ from lenet_utils import data
 from lenet_utils.device import check_device, describe
 from lenet_utils.lenet import lenet_d2l
 from lenet_utils.sources import find_data
-from lenet_utils.textbook import train_ch6_textbook
+from lenet_utils.plain_loop import train_ch6_textbook
 from lenet_utils.train import train_ch6
 
 # ---------------------------------------------------------------- the comparison

@@ -18,7 +18,7 @@ from .models import make_lenet
 from .quick_mode import is_quick, mode_line, pick
 from .pictures import show_images
 from .plot import Animator
-from .textbook import Accumulator, Timer, accuracy, evaluate_accuracy_gpu
+from .plain_loop import Accumulator, Timer, accuracy, evaluate_accuracy_gpu
 from .train import train_ch6
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ import torch
 from .data import TensorLoader
 from .models import make_lenet
 from .splits import Split
-from .textbook import init_weights
+from .plain_loop import init_weights
 from .train import train_ch6
 
 __all__ = ["SEARCH_SPACE", "sample_settings", "Run", "grid_search", "random_search",

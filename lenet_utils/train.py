@@ -17,7 +17,7 @@ and measures:
    batch (:class:`CudaGraphStep`; ``cuda_graph=False`` turns it off).
 
 Everything that trains in the package calls :func:`train_ch6` (the sweep, the ladder, the paper's
-LeNet-5, the panel, the watch widget). d2l's textbook loop is :mod:`lenet_utils.textbook`.
+LeNet-5, the panel, the watch widget). d2l's textbook loop is :mod:`lenet_utils.plain_loop`.
 """
 
 import functools
@@ -31,7 +31,7 @@ from . import checks, endings, optimizers
 from .device import check_device, describe, evaluating, model_device
 from .history import History, Point
 from .plot import Animator
-from .textbook import init_weights
+from .plain_loop import init_weights
 
 __all__ = ["correct_count", "DeviceAccumulator", "channels_last", "CudaGraphStep", "device_batches",
            "evaluate", "predict", "train_step", "train_ch6"]

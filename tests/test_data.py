@@ -455,7 +455,7 @@ def test_sizes_that_fit_do_not_warn(isolated):
     assert not [w for w in caught if "asked for" in str(w.message)]
 
 
-def test_textbook_loaders_serve_the_same_images_as_load_data(isolated, monkeypatch):
+def test_plain_loop_loaders_serve_the_same_images_as_load_data(isolated, monkeypatch):
     monkeypatch.setenv("LENET_QUICK", "1")
     train_dl, test_dl = data.textbook_loaders("fashion-mnist", 32, root=sources.SAMPLE_DIR, num_workers=0)
     train_iter, test_iter = data.load_data("fashion-mnist", 32, device="cpu", root=sources.SAMPLE_DIR)
@@ -475,7 +475,7 @@ def test_textbook_loaders_serve_the_same_images_as_load_data(isolated, monkeypat
     assert torch.equal(torch.cat([y for _, y in test_dl]), test_iter.y), "the test loader does not"
 
 
-def test_textbook_loaders_resize_and_full_sample(isolated, monkeypatch):
+def test_plain_loop_loaders_resize_and_full_sample(isolated, monkeypatch):
     monkeypatch.setenv("LENET_QUICK", "0")
     train_dl, test_dl = data.textbook_loaders("mnist", 16, resize=32, root=sources.SAMPLE_DIR, num_workers=0)
     assert (len(train_dl.dataset), len(test_dl.dataset)) == (SAMPLE_SIZES[True], SAMPLE_SIZES[False])
@@ -483,14 +483,14 @@ def test_textbook_loaders_resize_and_full_sample(isolated, monkeypatch):
     assert X.shape == (16, 1, 32, 32) and 0 <= X.min() < X.max() <= 1
 
 
-def test_textbook_loaders_use_worker_processes(isolated):
+def test_plain_loop_loaders_use_worker_processes(isolated):
     train_dl, _ = data.textbook_loaders("mnist", 500, root=sources.SAMPLE_DIR, num_workers=2, train_size=1000,
                                         test_size=100)
     assert train_dl.num_workers == 2
     assert sum(len(y) for _, y in train_dl) == 1000
 
 
-def test_textbook_loaders_take_d2l_workers_capped_at_the_usable_cores(isolated, monkeypatch):
+def test_plain_loop_loaders_take_d2l_workers_capped_at_the_usable_cores(isolated, monkeypatch):
     """d2l 0.17 asks for 4 workers; on a 2-core machine PyTorch warns about that in the chapter."""
     monkeypatch.setattr(data, "_usable_cpus", lambda: 2)
     with warnings.catch_warnings():

@@ -70,7 +70,7 @@ def _public_functions():
 
 
 #: d2l's code is saved as the book writes it (chapter 4): no type hints there.
-AS_THE_BOOK_WRITES_IT = ("lenet_utils.textbook.",)
+AS_THE_BOOK_WRITES_IT = ("lenet_utils.plain_loop.",)
 
 
 def test_public_functions_have_type_hints():

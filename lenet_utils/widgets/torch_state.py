@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..models import make_lenet
-from ..textbook import init_weights
+from ..plain_loop import init_weights
 
 __all__ = ["fresh_lenet", "use_threads_here"]
 

@@ -35,7 +35,7 @@ from ..plot import epoch_curves_figure, interval_means, moving_means
 from ..quick_mode import pick
 from ..sources import dataset_info
 from ..tables import format_table
-from ..textbook import init_weights
+from ..plain_loop import init_weights
 from ..train import train_ch6
 from .torch_state import fresh_lenet
 from .saved_picture import SavedPicture, colour_bar, font, heat_image, png_bytes

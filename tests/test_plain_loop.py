@@ -11,7 +11,7 @@ from torch import nn
 from constant_model import AlwaysZero
 from lenet_utils import data, size
 from lenet_utils.data import SAMPLE_DIR
-from lenet_utils.textbook import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, train_ch6_textbook
+from lenet_utils.plain_loop import Accumulator, Timer, accuracy, evaluate_accuracy_gpu, train_ch6_textbook
 
 
 @pytest.fixture(autouse=True)

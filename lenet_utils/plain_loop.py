@@ -1,5 +1,7 @@
-"""d2l's training code as the book writes it (PyTorch edition, the LeNet chapter), saved from
-chapter 4 where it is written out and run. ``lenet_utils.train_ch6`` is the fast engine with the
+"""The plain training loop and its pieces, as d2l writes them (PyTorch edition, the LeNet
+chapter): the accumulator, the timer, accuracy, evaluation, weight initialisation and
+``train_ch6_textbook``, with none of the steps that make it fast; saved from chapter 4 where it is
+written out and run. ``lenet_utils.train_ch6`` is the fast engine with the
 same signature; chapter 4, notebook 10 (Making train_ch6 fast) and ``benchmarks/bench_train.py``
 compare the two.
 
