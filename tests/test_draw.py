@@ -4,6 +4,7 @@ import asyncio
 import base64
 import io
 import re
+import threading
 
 import ipycanvas.canvas
 import ipywidgets as widgets
@@ -569,6 +570,18 @@ def test_shown_it_puts_out_the_live_widget_and_a_picture_that_each_stroke_redraw
     assert display_id == "draw-picture" and bundle["image/png"] != picture["image/png"]
     widget.select_unit("c3", 7, 3, 4)  # a selection redraws the picture too
     assert updates[-1][0]["image/png"] != bundle["image/png"]
+
+
+def test_reading_a_drawing_leaves_the_learners_thread_counts_alone():
+    before = torch.get_num_threads()
+    DrawDigit().draw_strokes(EXAMPLE_STROKES["7"])
+    assert torch.get_num_threads() == before  # the notebook's thread
+    later = []
+    thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert later == [before]  # and every thread started later
+    assert draw._reader().submit(torch.get_num_threads).result() == 1  # the reads run on one
 
 
 def test_making_the_widget_leaves_the_learners_random_numbers_alone():

@@ -30,6 +30,7 @@ import html
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -49,6 +50,7 @@ from .digit_statistics import digit_statistics, unlike_reason
 from .probability_bars import BARS_PX, bars_html, bars_picture, percent
 from .saved_picture import SavedPicture, png_bytes
 from .sheets import LABEL_FONT, TEXT_FONT, TEXT_RGB, TITLE_FONT, font, new_sheet
+from .torch_state import use_threads_here
 
 __all__ = ["CANVAS_SIZE", "LINE_WIDTH", "EXAMPLE_STROKES", "ACT_RANGE", "Grid", "Strip", "GRIDS", "STRIPS",
            "VIEWS", "TITLES", "CAPTURED", "colour_legend", "input_view", "LAYOUT", "LAYOUT_SIZE", "TINT_LEGEND",
@@ -410,6 +412,16 @@ PIXEL_GIF = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEAAAAALAAAAAABAAEAAAICR
 THROTTLE_S = 0.15  #: during a stroke, the net reads the drawing at most this often (seconds)
 
 
+@cache
+def _reader() -> ThreadPoolExecutor:
+    """The thread where every DrawDigit reads a drawing (preprocessing, the net, the statistics), on
+    one torch thread: work this small is fastest on one (on a busy 2-core machine a forward pass
+    takes 1 ms on one thread against 5-120 ms on two), and the notebook's own thread count stays
+    the learner's (:func:`use_threads_here`)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lenet-draw-read",
+                              initializer=use_threads_here, initargs=(1,))
+
+
 def _text(html_text: str, size: int, line_px: int, kind: str = "text") -> str:
     """A div of ``html_text`` in the theme's text colour (``kind`` "warn": the warning's colour)."""
     return f"<div class='lenet-{kind}' style='font-size:{size}px;line-height:{line_px}px'>{html_text}</div>"
@@ -661,16 +673,12 @@ class DrawDigit(SavedPicture):
     def _update(self, picture: bool = True) -> None:
         """Preprocess the drawing, run the net, judge the drawing, redraw the live views and (with
         ``picture``; not during a stroke) the saved picture."""
-        drawing = self.drawing
-        self.image = mnist_style(drawing)
-        if is_blank(self.image):
-            self.maps, self.probabilities, self.statistics, self.unlike = {}, None, None, None
+        self.image, out, self.statistics = _reader().submit(self._read, self.drawing).result()
+        if out is None:
+            self.maps, self.probabilities, self.unlike = {}, None, None
         else:
-            out = capture_feature_maps(self.net, prepare(self.image)[None],
-                                       layers=[*CAPTURED.values(), "output"])
             self.maps = {layer: out[name][0] for layer, name in CAPTURED.items()}
             self.probabilities = torch.softmax(out["output"][0], dim=0).numpy()
-            self.statistics = digit_statistics(drawing, self.image)
             self.unlike = unlike_reason(self.statistics)
         digit = "" if self.prediction is None else self.prediction
         lines = "".join(_text(html.escape(text), size, round(size * 1.25), "warn" if colour == WARN_RGB else "text")
@@ -683,6 +691,15 @@ class DrawDigit(SavedPicture):
         if picture:
             self.refresh_picture()
         self._read_at, self._unread = time.monotonic(), False  # the throttle leaves the kernel THROTTLE_S free
+
+    def _read(self, drawing: np.ndarray) -> tuple:
+        """(image, the net's captured outputs, digit statistics) of a drawing; (image, None, None)
+        when it is blank. Runs on :func:`_reader`'s thread."""
+        image = mnist_style(drawing)
+        if is_blank(image):
+            return image, None, None
+        out = capture_feature_maps(self.net, prepare(image)[None], layers=[*CAPTURED.values(), "output"])
+        return image, out, digit_statistics(drawing, image)
 
     def verdict_lines(self) -> list:
         """The verdict as (text, font size, RGB colour) lines: the same words in the page and the picture."""
