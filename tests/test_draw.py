@@ -178,9 +178,11 @@ def test_a_stroke_updates_the_prediction_before_the_mouse_is_released(widget, mo
     assert widget.prediction is not None and reads, "no prediction while the stroke was drawn"
     assert 2 <= len(reads) <= len(dense) * 0.05 / draw.THROTTLE_S + 1  # throttled: not at every move
     assert widget.strokes == [] and all(pen > 0 for pen, _ in reads)  # all while the stroke was drawn
+    assert "data-strokes='0'" in widget.verdict.value
     assert not any(picture for _, picture in reads)  # the saved picture waits for the stroke's end
     send(widget.canvas, "mouse_up", x=dense[-1][0], y=dense[-1][1])
     assert widget.prediction == 7 and reads[-1] == (0, True)
+    assert "data-strokes='1'" in widget.verdict.value  # the page can tell the finished stroke's read
 
 
 def test_moves_that_arrive_in_a_burst_are_read_before_the_mouse_is_released(widget):

@@ -493,8 +493,8 @@ class DrawDigit(SavedPicture):
         for register in (self.canvas.on_touch_end, self.canvas.on_touch_cancel):
             register(lambda touches: self._up())
         button = dict(width="120px", height="28px", margin="0 8px 0 0")
-        self.clear_button = widgets.Button(description="Clear", icon="eraser",
-                                           tooltip="wipe the drawing and the selection", layout=widgets.Layout(**button))
+        self.clear_button = widgets.Button(description="Clear", icon="eraser", layout=widgets.Layout(**button),
+                                           tooltip="wipe the drawing and the selection")
         self.clear_button.on_click(lambda _: self.clear())
         self.deselect_button = widgets.Button(description="Deselect", icon="times", disabled=True,
                                               tooltip="deselect the unit (or click it again)",
@@ -685,8 +685,8 @@ class DrawDigit(SavedPicture):
                         for text, size, colour in self.verdict_lines())
         # the bars first: the page never shows a verdict ahead of its bars
         self.bars.value = bars_html(self.probabilities, self.prediction, doubt=self.unlike is not None)
-        self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' data-unlike='"
-                              f"{html.escape(self.unlike or '')}'>{lines}</div>")
+        self.verdict.value = (f"<div class='lenet-prediction' data-digit='{digit}' data-strokes="
+                              f"'{len(self.strokes)}' data-unlike='{html.escape(self.unlike or '')}'>{lines}</div>")
         self._render_views()
         if picture:
             self.refresh_picture()
