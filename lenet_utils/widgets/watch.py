@@ -150,9 +150,9 @@ class WatchItLearn(SavedPicture):
     ``stop()``, ``close()``; ``batches_done``, ``total_batches``, ``renders``, ``points`` (every
     checkpoint so far), ``kernel_distance`` (at each point: how far the kernels are from where they
     started, relative to their starting size), ``history`` (the run's History once an epoch or the
-    run has ended, else None), ``state`` ('not started', 'running', 'pausing', 'paused',
-    'finished' or 'failed'), ``paused``, ``finished``, ``error`` (what ended a failed run;
-    ``wait()`` raises it).
+    run has ended, else None), ``table()`` (the latest run in figures), ``state`` ('not started',
+    'running', 'pausing', 'stepping', 'paused', 'stopped', 'finished' or 'failed'), ``paused``,
+    ``finished``, ``error`` (what ended a failed run; ``wait()`` raises it).
 
         watch = WatchItLearn("mnist", start=False, step_batches=4)
         watch.pause(); watch.start(); watch.step()   # 4 batches trained, then held
