@@ -40,7 +40,7 @@ WIDGET_CHAPTERS = [p for p in NOTEBOOKS if live_widget_cells(json.loads(p.read_t
 
 
 def test_the_widget_chapters_are_found():
-    assert [p.name[:2] for p in WIDGET_CHAPTERS] == ["02", "03", "04", "05"]
+    assert [p.name[:2] for p in WIDGET_CHAPTERS] == ["02", "03", "04", "05", "12"]
 
 
 @pytest.mark.parametrize("notebook", WIDGET_CHAPTERS, ids=[p.stem for p in WIDGET_CHAPTERS])
