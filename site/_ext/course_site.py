@@ -5,13 +5,15 @@
   picture the widget saved, below one line saying it runs live in JupyterLab (the widget views, which
   need a kernel, are dropped; the cell gets the tag ``widget-picture``); a solution cell hidden in
   JupyterLab (``source_hidden``) is collapsed behind a toggle (tag ``hide-input``); ``# NBVAL_...``
-  lines, which only the tests read, are dropped.
+  lines, which only the tests read, are dropped; a Markdown output's links to a course notebook
+  (chapter 0's course map) point to its page, as the Markdown cells' links do.
 * Pages carry an empty inline icon: the site has no icon, and a browser's request for one fails.
 * The landing page's ``<!-- course map -->`` and ``<!-- setup -->`` become the course map and the
   README's setup commands, from ``scripts/course_map.py``.
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -21,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LANDING_PAGE = "site/index"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_TAG = "widget-picture"
+NOTEBOOK_LINK = re.compile(r"\]\((\d\d_\w+)\.ipynb\)")
 LIVE_NOTE = ("*This is a live widget: in JupyterLab, run the notebook to use it. Below is the "
              "picture it saved.*")
 
@@ -36,6 +39,9 @@ def read_notebook(text: str) -> nbformat.NotebookNode:
             continue
         cell.source = "\n".join(line for line in cell.source.split("\n")
                                 if not line.lstrip().startswith("# NBVAL_"))
+        for out in cell.outputs:
+            if "text/markdown" in out.get("data", {}):
+                out["data"]["text/markdown"] = NOTEBOOK_LINK.sub(r"](\1.html)", out["data"]["text/markdown"])
         tags = cell.metadata.setdefault("tags", [])
         if cell.metadata.get("jupyter", {}).get("source_hidden"):
             tags.append("hide-input")
