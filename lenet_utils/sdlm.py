@@ -17,6 +17,7 @@ from torch import nn
 
 from .lenet import LeNet5, PartialConv2d, RBFOutput, ScaledTanh, Subsampling
 from .lenet5_run import paper_input_scale
+from .shapes import ShapeError
 
 __all__ = ["PAPER_ETA", "MU", "J", "map_loss", "second_derivatives", "sdlm_steps",
            "sdlm_step", "paper_distortions", "pass_data", "plain_convolutions", "error_rate", "train_lenet5_sdlm"]
@@ -163,6 +164,13 @@ def train_lenet5_sdlm(net: LeNet5, X: torch.Tensor, y: torch.Tensor, X_test: tor
     each pass, ``seconds``, ``examples_per_second`` and ``complete`` (False after Ctrl-C or a loss
     that stopped being finite: the net keeps the weights it had then).
     """
+    if not isinstance(getattr(net, "output", None), RBFOutput):
+        raise ValueError(f"train_lenet5_sdlm trains LeNet5(output='rbf'): the MAP criterion scores its RBF "
+                         f"distances, and {type(net).__name__} has no RBF output layer.")
+    for name, images in (("X", X), ("X_test", X_test)):
+        if images.dim() != 4 or images.shape[1:] != (1, 32, 32):
+            raise ShapeError(f"{name} must be N x 1 x 32 x 32 images in [0, 1], got {tuple(images.shape)}: "
+                             f"pad MNIST's 28x28 by 2, e.g. to_float_images(images, pad=2).")
     names, params = zip(*net.named_parameters())
     result = {"test_error": [], "loss": [], "seconds": 0.0, "examples": 0, "complete": False, "status": ""}
     start = time.perf_counter()

@@ -15,6 +15,7 @@ from torch import nn
 from lenet_utils import sdlm
 from lenet_utils.data import SAMPLE_DIR, load_tensors, to_float_images
 from lenet_utils.lenet import LeNet5, PartialConv2d, ScaledTanh, Subsampling
+from lenet_utils.shapes import ShapeError
 from lenet_utils.lenet5_stack import LeNet5Stack, sdlm_runs, train_side_by_side
 from lenet_utils.gauss_newton import gauss_newton_diagonal
 from lenet_utils.sdlm import (PAPER_ETA, map_loss, paper_distortions, pass_data,
@@ -119,6 +120,14 @@ def test_the_loop_learns_and_says_what_it_did():
     assert out["complete"] and out["examples"] == 1000 and len(out["test_error"]) == 1
     assert out["test_error"][-1] < before - 0.2 and out["loss"][0] < 84  # 84: the loss at the start
     assert out["examples_per_second"] > 0
+
+
+def test_the_loop_refuses_a_net_without_rbf_outputs_and_unpadded_images(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="LeNet5\\(output='rbf'\\)"):
+        train_lenet5_sdlm(LeNet5(), X[:10], y[:10], X[:10], y[:10], verbose=False)
+    with pytest.raises(ShapeError, match="pad MNIST's 28x28 by 2"):
+        train_lenet5_sdlm(LeNet5(output="rbf"), X[:10, :, 2:-2, 2:-2], y[:10], X[:10], y[:10], verbose=False)
 
 
 def test_ctrl_c_keeps_what_was_done(digits, monkeypatch):
