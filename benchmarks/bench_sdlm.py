@@ -45,5 +45,6 @@ for k in args.stack:
     runs = train_side_by_side(nets, [(seed, False) for seed in range(k)], X, y, X_test, y_test,
                               eta=PAPER_ETA[:1], mu=0.5, verbose=False)
     rate = runs[0]["examples_per_second"]
-    print(f"{f'side by side ({k} networks)':32s} {rate:7.0f} updates/s {rate / base:5.1f}x   20 paper passes: "
-          f"{PAPER_UPDATES * k / rate / 60:5.0f} min for {k} network(s)")
+    networks = f"{k} network{'s' if k > 1 else ''}"
+    print(f"{f'side by side ({networks})':32s} {rate:7.0f} updates/s {rate / base:5.1f}x   20 paper passes: "
+          f"{PAPER_UPDATES * k / rate / 60:5.0f} min for {networks}")
