@@ -14,6 +14,7 @@ torch.Size([2, 5, 10])
 
 import math
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -141,7 +142,8 @@ def train_side_by_side(nets: list[LeNet5], runs: list[tuple[int, bool]], X: torc
 
 def sdlm_runs(seeds: tuple = (0, 1, 2), distort: bool = False, eta: tuple = PAPER_ETA, mu: float = MU,
               j: float = J, hessian_patterns: int = 500, copies: int = 1, train_size: int | None = None,
-              test_size: int | None = None, root=None, verbose: bool = True) -> dict:
+              test_size: int | None = None, root: "str | Path | None" = None,
+              verbose: bool = True) -> dict:
     """Train one ``LeNet5(output="rbf")`` per seed the paper's way on MNIST padded to 32x32 (a
     balanced subset when ``train_size`` / ``test_size`` are given), side by side. Returns
     ``{"runs": [one result per seed], "complete": ..., "train_size", "test_size"}``."""

@@ -8,6 +8,7 @@ time training loop (``train_lenet5_sdlm``).
 ((0.0005, 0.0005, 0.0002), 20)
 """
 
+import contextlib
 import math
 import time
 
@@ -141,7 +142,7 @@ def pass_data(X: torch.Tensor, y: torch.Tensor, seed: int, pass_index: int, dist
     return paper_input_scale(X), y
 
 
-def plain_convolutions():
+def plain_convolutions() -> contextlib.AbstractContextManager:
     """A context in which convolutions skip oneDNN, whose set-up cost per call makes one image's
     step about twice as slow on a CPU; the setting is restored on leaving."""
     return torch.backends.mkldnn.flags(enabled=False, deterministic=None, allow_tf32=None, fp32_precision=None)
